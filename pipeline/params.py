@@ -1,0 +1,124 @@
+"""Load and validate ``params.yaml``: unknown keys and out-of-range values are refused.
+
+Each rule is ``(type, check, fix)``; a failing rule raises one ``PipelineError`` that names
+the file, the dotted key, the bad value and what to put there instead.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import PipelineError
+
+_num = (int, float)
+
+
+def _pos(v):
+    return v > 0
+
+
+def _prob(v):
+    return 0 < v < 1
+
+
+def _pos_list(v):
+    return len(v) > 0 and all(isinstance(x, _num) and not isinstance(x, bool) and x > 0 for x in v)
+
+
+def _prob_list(v):
+    return len(v) > 0 and all(isinstance(x, _num) and not isinstance(x, bool) and 0 < x < 1 for x in v)
+
+
+def _int_list(v):
+    return len(v) > 0 and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v)
+
+
+def _any(v):
+    return True
+
+
+SPEC = {
+    "seed": (int, lambda v: v >= 0, "a non-negative integer"),
+    "data": {
+        "source": (str, lambda v: v in ("synthetic", "csv", "kaggle"), "one of synthetic, csv, kaggle"),
+        "rows": (int, lambda v: v >= 100, "an integer >= 100"),
+        "csv_path": (str, _any, "a path to medical_insurance.csv"),
+        "kaggle_slug": (str, lambda v: "/" in v, "owner/dataset"),
+        "kaggle_file": (str, lambda v: bool(v), "the CSV file name inside the data set"),
+        "sha256": (str, lambda v: v == "" or (len(v) == 64 and all(c in "0123456789abcdef" for c in v)),
+                   "64 lowercase hex digits, or \"\" to skip the check"),
+    },
+    "preprocess": {
+        "test_fraction": (_num, _prob, "a number in (0, 1), e.g. 0.4"),
+        "quantile": (_num, _prob, "a number in (0, 1), e.g. 0.9"),
+        "sensitive": (str, lambda v: bool(v), "a numeric column name, e.g. bmi"),
+    },
+    "train": {
+        "hidden": (int, lambda v: v >= 1, "an integer >= 1, e.g. 64"),
+        "epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+        "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+        "lr": (_num, _pos, "a number > 0"),
+        "l1": (_num, lambda v: v >= 0, "a number >= 0"),
+    },
+    "smoothing": {
+        "sigmas": (list, _pos_list, "a non-empty list of numbers > 0, e.g. [1.0, 2.0, 3.0]"),
+        "n0": (int, lambda v: v >= 1, "an integer >= 1, e.g. 100"),
+        "n": (int, lambda v: v >= 1, "an integer >= 1, e.g. 1000"),
+        "alpha": (_num, _prob, "a number in (0, 1), e.g. 0.01"),
+        "noise": (str, lambda v: v in ("fresh", "shared"), "fresh or shared"),
+        "chunk": (int, lambda v: v >= 1, "an integer >= 1"),
+    },
+    "ape": {
+        "step": (_num, _pos, "a number > 0 (BMI units), e.g. 0.01"),
+        "points": (int, lambda v: v >= 1, "an integer >= 1, e.g. 500"),
+        "bin_width": (_num, _pos, "a number > 0, e.g. 0.2"),
+        "robust_quantile": (_num, _prob, "a number in (0, 1), e.g. 0.99"),
+        "noise": (str, lambda v: v in ("fresh", "shared"), "fresh or shared"),
+        "ablation": {
+            "sigma": (_num, _pos, "a number > 0, e.g. 3.0"),
+            "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [100, 1000]"),
+            "alphas": (list, _prob_list, "a non-empty list of numbers in (0, 1), e.g. [0.01, 0.99]"),
+        },
+    },
+    "mlflow": {
+        "experiment": (str, lambda v: bool(v), "a non-empty experiment name"),
+        "tracking_uri": (str, _any, "an MLflow tracking URI, or \"\" for the local sqlite store"),
+    },
+}
+
+
+def _check(node: dict, spec: dict, prefix: str, where: str) -> None:
+    for key in node:
+        if key not in spec:
+            known = ", ".join(sorted(spec))
+            raise PipelineError(f"{where}: unknown key '{prefix}{key}'; fix: remove it or use one of: {known}")
+    for key, rule in spec.items():
+        name = f"{prefix}{key}"
+        if key not in node:
+            raise PipelineError(f"{where}: missing key '{name}'; fix: add it (see README, 'Parameters')")
+        value = node[key]
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                raise PipelineError(f"{where}: '{name}' must be a mapping; fix: restore the section from README")
+            _check(value, rule, name + ".", where)
+            continue
+        typ, ok, fix = rule
+        bad_type = not isinstance(value, typ) or isinstance(value, bool)
+        if bad_type or not ok(value):
+            raise PipelineError(f"{where}: invalid '{name}' = {value!r}; fix: set it to {fix}")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    """Read ``path`` with ``yaml.safe_load`` and validate every key against ``SPEC``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found; fix: run from the repository root, which holds params.yaml")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML ({exc}); fix: correct the syntax") from None
+    if not isinstance(params, dict):
+        raise PipelineError(f"{path}: must hold a mapping of sections; fix: restore it from git")
+    _check(params, SPEC, "", str(path))
+    return params

@@ -1,0 +1,61 @@
+"""Figures as PNG (matplotlib, Agg backend), written atomically."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+ABOVE, BELOW = "tab:blue", "tab:orange"
+
+
+def _save(fig, path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float,
+                   title: str, unit: str = "BMI") -> None:
+    """Paper Figures 1 and 4: one panel per classifier, log counts of positive predictions,
+    dashed line at B, bins right of B in blue and left of B in orange."""
+    fig, axes = plt.subplots(1, len(counts), figsize=(4 * len(counts), 3.2), sharey=True, squeeze=False)
+    centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    for ax, (name, c) in zip(axes[0], counts.items()):
+        colors = np.where(centers > threshold, ABOVE, BELOW)
+        ax.bar(centers, np.where(c > 0, c, np.nan), width=width, color=colors, edgecolor="none")
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(unit)
+    axes[0][0].set_ylabel("positive predictions (log)")
+    fig.suptitle(title, fontsize=11)
+    _save(fig, path)
+
+
+def certified_accuracy(path, curves: dict[str, tuple[np.ndarray, np.ndarray]], unit: str) -> None:
+    """Cohen et al.'s certified accuracy: fraction of test inputs correct with radius >= r."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, (r, acc) in curves.items():
+        ax.plot(r, acc, label=name)
+    ax.set_xlabel(f"radius ({unit})")
+    ax.set_ylabel("certified accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend()
+    _save(fig, path)
+
+
+def training_curve(path, history: list[dict]) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["loss"] for h in history], label="loss")
+    ax.set_yscale("log")
+    ax2 = ax.twinx()
+    ax2.plot(epochs, [h["train_accuracy"] for h in history], color="tab:green", label="train accuracy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (log)")
+    ax2.set_ylabel("train accuracy")
+    _save(fig, path)

@@ -1,0 +1,180 @@
+"""Randomized smoothing (Cohen, Rosenfeld and Kolter, ICML 2019): the Robust Privacy engine.
+
+The smoothed classifier is g(x) = argmax_c P(f(x + eps) = c), eps ~ N(0, sigma^2 I).
+``Smooth`` draws the Monte Carlo votes; the module-level functions hold the statistics:
+
+* ``certify`` (Cohen et al., Algorithm CERTIFY): the top class c_A of n0 *selection* draws,
+  then n fresh *estimation* draws; pA_lower is the one-sided (1 - alpha) Clopper-Pearson
+  lower bound on P(f(x + eps) = c_A); abstain if pA_lower < 1/2, else radius
+  R = sigma * PhiInv(pA_lower) (Eq. 1 of the paper with pB_upper = 1 - pA_lower).
+  With probability >= 1 - alpha the returned class is g(x) and g is constant on B(x, R).
+* ``predict`` (Algorithm PREDICT): two-sided binomial test (p = 1/2) of the top two counts
+  among n draws; abstain unless the p-value is <= alpha. Wrong with probability <= alpha.
+* ``vote``: the always-return-a-label mode of the paper's Section 7.2 (majority vote, no test).
+
+Noise modes (every result depends only on the seed, a key (the call number unless given)
+and each input's position, never on the chunk size or the thread count):
+
+* ``fresh``: every input gets its own i.i.d. draws, from a generator seeded by
+  (seed, key, stream, position), as in Cohen et al.
+* ``shared``: one noise bank per key and stream, used for every input of the call. For any
+  single input the draws are still i.i.d. N(0, sigma^2 I) and independent of that input, so
+  each input's certificate holds with probability >= 1 - alpha exactly as before. What
+  changes is the joint behaviour: the errors of different inputs are correlated (an unlucky
+  bank affects many inputs at once), so the *expected* fraction of wrong certificates is
+  still <= alpha but its spread across runs is larger. The bank is pushed through the first
+  linear layer once per call, f(x + eps) = tail(W x + b + W eps), which is what makes it fast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.stats import beta, binom, norm
+from torch import nn
+from tqdm.auto import tqdm
+
+ABSTAIN = -1
+SELECT, ESTIMATE, PREDICT, VOTE = range(4)  # noise streams: independent draws per purpose
+
+
+def clopper_pearson_lower(k, n, alpha):
+    """One-sided (1 - alpha) lower confidence bound on a binomial proportion: the alpha
+    quantile of Beta(k, n - k + 1), and 0 when k = 0 (Clopper and Pearson, 1934)."""
+    k = np.asarray(k, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        lower = beta.ppf(alpha, k, n - k + 1)
+    return np.where(k > 0, lower, 0.0)
+
+
+def binomial_pvalue(top, second):
+    """Two-sided p-value of H0: p = 1/2 for ``top`` successes in ``top + second`` trials.
+    The null is symmetric, so it equals ``scipy.stats.binomtest(top, top + second).pvalue``:
+    min(1, 2 * P(X <= min(top, second)))."""
+    top, second = np.asarray(top), np.asarray(second)
+    return np.minimum(1.0, 2.0 * binom.cdf(np.minimum(top, second), top + second, 0.5))
+
+
+@dataclass
+class Certificate:
+    prediction: np.ndarray  # class index, or ABSTAIN
+    pa_lower: np.ndarray    # Clopper-Pearson lower bound on pA of the selected class
+    radius: np.ndarray      # sigma * PhiInv(pA_lower); 0 where abstained
+
+
+def certify_from_counts(counts0: np.ndarray, counts: np.ndarray, alpha: float, sigma: float) -> Certificate:
+    """CERTIFY from selection counts (M, K) and estimation counts (M, K)."""
+    top = counts0.argmax(axis=1)
+    n = int(counts[0].sum()) if len(counts) else 0
+    pa_lower = clopper_pearson_lower(counts[np.arange(len(top)), top], n, alpha)
+    certified = pa_lower >= 0.5
+    radius = np.where(certified, sigma * norm.ppf(np.clip(pa_lower, 0.5, 1.0)), 0.0)
+    return Certificate(np.where(certified, top, ABSTAIN), pa_lower, radius)
+
+
+def predict_from_counts(counts: np.ndarray, alpha: float) -> np.ndarray:
+    """PREDICT from estimation counts (M, K): the top class unless the test fails."""
+    order = np.argsort(-counts, axis=1, kind="stable")
+    rows = np.arange(len(counts))
+    top, second = counts[rows, order[:, 0]], counts[rows, order[:, 1]]
+    return np.where(binomial_pvalue(top, second) <= alpha, order[:, 0], ABSTAIN)
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix64 finaliser), so distinct tuples get unrelated streams."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h >> 1
+
+
+class Smooth:
+    """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
+
+    If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear``, the noise goes through
+    that layer separately (W eps, no bias) and is added to W x + b; otherwise it is added to
+    the input. Both give f(x + eps) exactly, up to float rounding.
+    """
+
+    def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
+                 seed: int = 0, chunk: int = 16, progress: bool = False):
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        if noise not in ("fresh", "shared"):
+            raise ValueError(f"noise must be 'fresh' or 'shared', got {noise!r}")
+        self.base, self.num_classes, self.sigma = base.eval(), num_classes, float(sigma)
+        self.noise, self.seed, self.chunk, self.progress = noise, seed, chunk, progress
+        self.calls = 0
+        if isinstance(base, nn.Sequential) and isinstance(base[0], nn.Linear):
+            self.first, self.tail = base[0], base[1:]
+        else:
+            self.first, self.tail = None, base
+
+    # -- the three procedures -------------------------------------------------------------
+    def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None) -> Certificate:
+        """Cohen et al.'s CERTIFY for every row of ``x``."""
+        counts0, counts = self.counts(x, n0, SELECT, key), self.counts(x, n, ESTIMATE, key)
+        return certify_from_counts(counts0, counts, alpha, self.sigma)
+
+    def predict(self, x, n: int, alpha: float, key: int | None = None) -> np.ndarray:
+        """Cohen et al.'s PREDICT for every row of ``x``."""
+        return predict_from_counts(self.counts(x, n, PREDICT, key), alpha)
+
+    def vote(self, x, n: int, key: int | None = None) -> np.ndarray:
+        """Majority vote over n noisy copies, never abstaining (ties: the lowest class)."""
+        return self.counts(x, n, VOTE, key).argmax(axis=1)
+
+    # -- Monte Carlo ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def counts(self, x, n: int, stream: int, key: int | None = None) -> np.ndarray:
+        """Class counts (M, K) of f(x_i + eps_ij), j = 1..n, for each row x_i of ``x``.
+
+        ``x`` is a tensor or anything with ``len`` and slicing that yields tensors (rows made
+        on the fly). The noise depends on (seed, key, stream, row position); ``key`` defaults
+        to this instance's call number, so repeated calls get fresh noise.
+        """
+        if key is None:
+            key, self.calls = self.calls, self.calls + 1
+        d = self._rows(x, 0, 1).shape[1]
+        out = np.zeros((len(x), self.num_classes), dtype=np.int64)
+        bank = None
+        if self.noise == "shared":
+            bank = self._project(self._draw(_mix(self.seed, key, stream), n, d))
+        bar = tqdm(total=len(x), disable=not self.progress, unit="input", leave=False, mininterval=1.0)
+        for start in range(0, len(x), self.chunk):
+            rows = self._rows(x, start, start + self.chunk)
+            if bank is None:
+                noise = torch.stack([self._draw(_mix(self.seed, key, stream, start + i), n, d)
+                                     for i in range(len(rows))])
+                noisy = self._lift(rows)[:, None, :] + self._project(noise)
+            else:
+                noisy = self._lift(rows)[:, None, :] + bank
+            labels = self.tail(noisy).argmax(dim=-1)
+            onehot = torch.nn.functional.one_hot(labels, self.num_classes)
+            out[start:start + len(rows)] = onehot.sum(dim=1).numpy()
+            bar.update(len(rows))
+        bar.close()
+        return out
+
+    @staticmethod
+    def _rows(x, start: int, stop: int) -> torch.Tensor:
+        rows = torch.as_tensor(x[start:stop])
+        return rows.reshape(len(rows), -1).float()
+
+    def _draw(self, seed: int, n: int, d: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randn(n, d, generator=gen) * self.sigma
+
+    def _project(self, noise: torch.Tensor) -> torch.Tensor:
+        """W eps for the first linear layer (no bias), or eps itself."""
+        return noise if self.first is None else noise @ self.first.weight.T
+
+    def _lift(self, x: torch.Tensor) -> torch.Tensor:
+        """W x + b, computed row by row (an elementwise product and sum, so a row's value does
+        not depend on how many rows share the call, unlike a small-batch BLAS path)."""
+        if self.first is None:
+            return x
+        return (x[:, None, :] * self.first.weight).sum(-1) + self.first.bias

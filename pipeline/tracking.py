@@ -1,0 +1,80 @@
+"""MLflow bookkeeping for DVC stages: one run per stage execution, named after the stage.
+
+The store defaults to a sqlite file at the repository root, addressed by absolute path.
+Queued ``dvc exp`` runs execute in a temporary copy of the repository; DVC passes the
+parent repository's root in ``DVC_ROOT``, so their runs land in the same store.
+``MLFLOW_TRACKING_URI`` (or ``mlflow.tracking_uri`` in params) points at any other store.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import PipelineError
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def tracking_uri(params: dict) -> str:
+    return (os.environ.get("MLFLOW_TRACKING_URI") or params["mlflow"]["tracking_uri"]
+            or f"sqlite:///{repo_root() / 'mlflow.db'}")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are kept as their string form."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@contextlib.contextmanager
+def stage_run(params: dict, default_name: str, logged: dict) -> Iterator[object]:
+    """Open an MLflow run for this stage execution, log ``logged`` params, yield ``mlflow``."""
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    name = os.environ.get("DVC_STAGE") or default_name
+    uri = tracking_uri(params)
+    mlflow.set_tracking_uri(uri)
+    experiment = params["mlflow"]["experiment"]
+    if uri.startswith("sqlite:") and mlflow.get_experiment_by_name(experiment) is None:
+        # artifacts beside the store, not in the (possibly temporary) working directory
+        mlflow.create_experiment(experiment, artifact_location=(repo_root() / "mlartifacts").as_uri())
+    mlflow.set_experiment(experiment)
+    tags = {"dvc.stage": name, "git.commit": _git_commit()}
+    for env in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
+        if os.environ.get(env):
+            tags[env.lower().replace("_", ".")] = os.environ[env]
+    with mlflow.start_run(run_name=name, tags=tags):
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(logged).items()})
+        yield mlflow
+
+
+def main(fn: Callable[[], None]) -> None:
+    """Run a stage entry point: a ``PipelineError`` becomes one line on stderr and exit 2."""
+    try:
+        fn()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
