@@ -24,11 +24,15 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
     dashed line at B, bins right of B in blue and left of B in orange."""
     fig, axes = plt.subplots(1, len(counts), figsize=(4 * len(counts), 3.2), sharey=True, squeeze=False)
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    top = max([1] + [int(c.max(initial=0)) for c in counts.values()])
     for ax, (name, c) in zip(axes[0], counts.items()):
         colors = np.where(centers > threshold, ABOVE, BELOW)
         ax.bar(centers, np.where(c > 0, c, np.nan), width=width, color=colors, edgecolor="none")
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         ax.set_yscale("log")
+        ax.set_ylim(0.5, top * 2)  # explicit: a panel with no positives has nothing to autoscale
+        if not c.any():
+            ax.text(0.5, 0.5, "no positive predictions", transform=ax.transAxes, ha="center")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(unit)
     axes[0][0].set_ylabel("positive predictions (log)")

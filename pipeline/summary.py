@@ -1,0 +1,23 @@
+"""Print what ``make repro`` produced: Table 1, the APE expansions, and where to look next."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .params import load_params
+from .tracking import tracking_uri
+
+
+def main() -> None:
+    for path in ("reports/table1.md", "reports/ape.md"):
+        if Path(path).is_file():
+            print(Path(path).read_text())
+    plots = sorted(str(p) for p in Path("plots").glob("*.png"))
+    print("Plots:        " + ", ".join(plots))
+    uri = tracking_uri(load_params())
+    print(f"MLflow store: {uri}")
+    print(f"  browse:     .venv/bin/mlflow ui --backend-store-uri {uri}")
+    print("Metrics:      .venv/bin/dvc metrics show   |   plots: .venv/bin/dvc plots show")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""End to end: ``dvc repro`` in a temporary git repository on a small config, then the metrics
+through ``dvc metrics show``, the MLflow store queried back, ``dvc exp run -S``, and bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
+           ".gitignore"]
+STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "report"}
+
+
+def sh(repo, *cmd, check=True):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def edit_params(repo, edit):
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    edit(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def small(p):
+    p["data"]["rows"] = 3000
+    p["train"]["epochs"] = 10
+    p["smoothing"].update(sigmas=[1.0], n0=50, n=100)
+    p["ape"].update(points=50)
+    p["ape"]["ablation"].update(ns=[50, 100])
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    for item in PROJECT:
+        src, dst = ROOT / item, repo / item
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir() else shutil.copy(src, dst)
+    edit_params(repo, small)
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", "--allow-empty")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    sh(repo, "dvc", "repro")
+    return repo
+
+
+def test_metrics_show_holds_table_1_and_ape(repo):
+    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    data = next(iter(metrics.values()))["data"]
+    certify = data["metrics/certify/sigma_1.0.json"]["data"]
+    assert 0.5 < certify["accuracy"] <= 1 and 0 <= certify["abstention_rate"] < 0.5 and certify["avg_radius"] > 0
+    assert certify["accuracy"] + certify["abstention_rate"] <= 1 + 1e-9
+    assert data["metrics/train.json"]["data"]["test_accuracy"] > 0.9
+    ape = data["metrics/ape.json"]["data"]["configs"]
+    assert set(ape) == {"base", "sigma=1", "sigma=3,N=50,alpha=0.01", "sigma=3,N=50,alpha=0.99",
+                        "sigma=3,N=100,alpha=0.01", "sigma=3,N=100,alpha=0.99"}
+    assert all("expansion" in m and "expansion_robust" in m for m in ape.values())
+    table = json.loads((repo / "reports/table1.json").read_text())["table1"]
+    assert [r["model"] for r in table] == ["Base", "Smoothed, sigma = 1"]
+    tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
+    assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time", "pA_lower", "radius_units"]
+    assert len(tsv) == 1 + 1200
+    for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png"):
+        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("robust-privacy")
+    runs = client.search_runs([experiment.experiment_id])
+    by_name = {r.info.run_name: r for r in runs}
+    assert STAGES <= set(by_name)
+    certify = by_name["certify@1.0"]
+    assert certify.data.tags["dvc.stage"] == "certify@1.0" and len(certify.data.tags["git.commit"]) == 40
+    assert certify.data.params["smoothing.alpha"] == "0.01" and 0.5 < certify.data.metrics["accuracy"] <= 1
+    assert "sigma_1.expansion" in by_name["ape"].data.metrics
+    ape_files = {Path(a.path).name for a in client.list_artifacts(by_name["ape"].info.run_id)}
+    assert {"ape_figure1.png", "ape_figure4.png", "records.tsv"} <= ape_files
+
+
+def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
+    out = sh(repo, "dvc", "exp", "run", "-S", "smoothing.sigmas=[0.5]")
+    assert "Running stage 'certify@0.5'" in out.stdout and "Running stage 'train'" not in out.stdout
+    shown = sh(repo, "dvc", "exp", "show", "--json").stdout
+    assert "metrics/certify/sigma_0.5.json" in shown and "abstention_rate" in shown
+    sh(repo, "git", "checkout", "--", "params.yaml")
+    sh(repo, "dvc", "checkout", "--force")
+
+
+def test_bad_input_fails_cleanly_and_leaves_no_partial_outputs(repo):
+    original = (repo / "params.yaml").read_text()
+    csv = repo / "data/insurance.csv"
+    before = csv.read_bytes()
+    try:
+        edit_params(repo, lambda p: p["smoothing"].update(sigmas=[-1.0]))
+        out = sh(repo, "dvc", "repro", check=False)
+        assert out.returncode != 0 and "smoothing.sigmas" in out.stderr + out.stdout
+        assert not (repo / "results/certify/sigma_-1.0.tsv").exists()
+
+        (repo / "params.yaml").write_text(original)
+        edit_params(repo, lambda p: p["data"].update(source="csv", csv_path="nowhere.csv"))
+        out = sh(repo, sys.executable, "-m", "stages.download", check=False)
+        assert out.returncode == 2 and "data.csv_path" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+        broken = repo / "broken.csv"
+        broken.write_text("\n".join(line.replace(",bmi,", ",bmx,") for line in before.decode().splitlines()[:50]))
+        edit_params(repo, lambda p: p["data"].update(csv_path="broken.csv"))
+        out = sh(repo, sys.executable, "-m", "stages.download", check=False)
+        assert out.returncode == 2 and "sha256" in out.stderr
+
+        edit_params(repo, lambda p: p["data"].update(sha256=""))
+        out = sh(repo, sys.executable, "-m", "stages.download", check=False)
+        assert out.returncode == 2 and "bmi" in out.stderr and "broken.csv" in out.stderr
+
+        edit_params(repo, lambda p: p.update(unknown_knob=1))
+        out = sh(repo, sys.executable, "-m", "stages.download", check=False)
+        assert out.returncode == 2 and "unknown_knob" in out.stderr
+        assert csv.read_bytes() == before  # never half-written or replaced
+        assert not list(csv.parent.glob(".*.tmp"))
+    finally:
+        (repo / "params.yaml").write_text(original)

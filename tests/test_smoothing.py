@@ -1,0 +1,151 @@
+"""The smoothing engine against analytic answers (a linear base classifier, whose smoothed
+version is known in closed form) and against scipy's exact statistics."""
+import numpy as np
+import pytest
+import torch
+from scipy.stats import binom, binomtest, norm
+
+from pipeline.smoothing import (ABSTAIN, ESTIMATE, SELECT, Smooth, binomial_pvalue, certify_from_counts,
+                                clopper_pearson_lower, predict_from_counts)
+
+
+def linear_classifier(w, b):
+    """f(x) = 1 if w.x + b > 0 else 0, as logits (0, w.x + b)."""
+    layer = torch.nn.Linear(len(w), 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.stack([torch.zeros(len(w)), torch.tensor(w, dtype=torch.float32)]))
+        layer.bias.copy_(torch.tensor([0.0, b]))
+    return torch.nn.Sequential(layer)
+
+
+def inputs_with_margins(w, b, margins):
+    """Points whose signed distance to the hyperplane w.x + b = 0 is ``margins``."""
+    w = np.asarray(w, dtype=np.float64)
+    unit = w / np.linalg.norm(w)
+    base = -b * w / (w @ w)
+    rng = np.random.default_rng(1)
+    along = rng.normal(size=(len(margins), len(w)))
+    along -= (along @ unit)[:, None] * unit  # move only parallel to the hyperplane
+    return torch.tensor(base + along + np.asarray(margins)[:, None] * unit, dtype=torch.float32)
+
+
+def test_clopper_pearson_solves_its_defining_equation():
+    n, alpha = 200, 0.01
+    k = np.arange(1, n + 1)
+    lower = clopper_pearson_lower(k, n, alpha)
+    # P(X >= k | p = lower) = alpha defines the one-sided lower bound
+    assert np.allclose(binom.sf(k - 1, n, lower), alpha, rtol=1e-6)
+    assert clopper_pearson_lower(0, n, alpha) == 0.0
+    assert np.isclose(clopper_pearson_lower(n, n, alpha), alpha ** (1 / n))
+
+
+def test_binomial_pvalue_equals_scipy_binomtest():
+    for top in range(0, 60, 3):
+        for second in range(0, 60, 7):
+            if top + second:
+                assert np.isclose(binomial_pvalue(top, second), binomtest(top, top + second, 0.5).pvalue)
+
+
+def test_certify_from_counts_by_hand():
+    counts0 = np.array([[10, 90], [60, 40], [50, 50]])
+    counts = np.array([[5, 995], [530, 470], [500, 500]])
+    cert = certify_from_counts(counts0, counts, 0.001, sigma=2.0)
+    assert cert.prediction.tolist() == [1, ABSTAIN, ABSTAIN]  # 530/1000: pA_lower about 0.48
+    pa = clopper_pearson_lower(995, 1000, 0.001)
+    assert np.isclose(cert.radius[0], 2.0 * norm.ppf(pa))
+    assert cert.radius[1] == cert.radius[2] == 0.0
+
+
+def test_predict_from_counts_abstains_on_close_votes():
+    counts = np.array([[0, 100], [45, 55], [70, 30]])
+    assert predict_from_counts(counts, 0.01).tolist() == [1, ABSTAIN, 0]
+
+
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+def test_certify_never_overstates_the_true_radius_beyond_alpha(noise):
+    w, b, sigma, alpha = [1.0, -2.0, 0.5, 3.0], 0.3, 1.0, 0.05
+    rng = np.random.default_rng(0)
+    margins = rng.uniform(-2.0, 2.0, size=3000) * sigma
+    x = inputs_with_margins(w, b, margins)
+    smooth = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=3, chunk=128)
+    cert = smooth.certify(x, n0=50, n=200, alpha=alpha)
+    true_class = (margins > 0).astype(int)
+    true_radius = np.abs(margins)  # distance to the boundary of g, which is the hyperplane itself
+    made = cert.prediction != ABSTAIN
+    wrong = made & ((cert.prediction != true_class) | (cert.radius > true_radius))
+    rate, se = wrong.mean(), np.sqrt(alpha * (1 - alpha) / len(x))
+    assert rate <= alpha + 3 * se
+    # the certificate is not vacuous: far from the boundary, radii approach the truth
+    far = made & (np.abs(margins) > 1.5 * sigma)
+    assert far.sum() > 300 and np.median(cert.radius[far] / true_radius[far]) > 0.7
+
+
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+def test_predict_returns_the_smoothed_class_or_abstains(noise):
+    w, b, sigma, alpha = [2.0, 1.0], -0.5, 0.5, 0.05
+    margins = np.linspace(-0.3, 0.3, 2000) * sigma  # pA in about [0.5, 0.62]: a hard regime
+    x = inputs_with_margins(w, b, margins)
+    pred = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=4).predict(x, n=300, alpha=alpha)
+    wrong = (pred != ABSTAIN) & (pred != (margins > 0).astype(int))
+    assert wrong.mean() <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(x))
+    assert (pred != ABSTAIN).mean() > 0.2  # it does answer when the vote is clear enough
+
+
+def test_vote_fraction_matches_closed_form_pa():
+    w, b, sigma = [1.0, 1.0], 0.0, 1.0
+    margins = np.array([0.0, 0.5, 1.0, -1.0])
+    x = inputs_with_margins(w, b, margins)
+    counts = Smooth(linear_classifier(w, b), 2, sigma, seed=5).counts(x, 20000, ESTIMATE)
+    assert np.allclose(counts[:, 1] / 20000, norm.cdf(margins / sigma), atol=0.015)
+    assert Smooth(linear_classifier(w, b), 2, sigma, seed=5).vote(x[1:], 501).tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+def test_counts_do_not_depend_on_chunk_size_or_threads(noise):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    x = torch.randn(45, 9)
+    ref = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=45).counts(x, 150, SELECT, key=0)
+    threads = torch.get_num_threads()
+    try:
+        for chunk, nthreads in [(1, threads), (7, threads), (16, 1), (64, 1)]:
+            torch.set_num_threads(nthreads)
+            got = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=chunk).counts(x, 150, SELECT, key=0)
+            assert np.array_equal(got, ref), (chunk, nthreads)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_first_layer_shortcut_equals_adding_noise_to_the_input():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+    class Opaque(torch.nn.Module):  # hides the Sequential, so noise is added to x itself
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, z):
+            return self.inner(z)
+
+    x = torch.randn(30, 6)
+    for noise in ("fresh", "shared"):
+        fast = Smooth(model, 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
+        plain = Smooth(Opaque(), 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
+        assert np.abs(fast - plain).max() <= 1  # equal up to float rounding at the boundary
+
+
+def test_noise_modes_differ_and_calls_get_fresh_noise():
+    model = linear_classifier([1.0, 0.0], 0.0)
+    x = torch.zeros(50, 2)  # pA = 1/2 exactly: counts are pure noise
+    smooth = Smooth(model, 2, 1.0, noise="fresh", seed=0)
+    first, second = smooth.counts(x, 100, ESTIMATE), smooth.counts(x, 100, ESTIMATE)
+    assert not np.array_equal(first, second)
+    assert len(set(first[:, 1])) > 5  # fresh: inputs get different draws
+    shared = Smooth(model, 2, 1.0, noise="shared", seed=0).counts(x, 100, ESTIMATE)
+    assert len(set(shared[:, 1])) == 1  # shared: identical inputs see the identical bank
+
+
+def test_bad_sigma_is_refused():
+    with pytest.raises(ValueError, match="sigma"):
+        Smooth(linear_classifier([1.0], 0.0), 2, 0.0)
