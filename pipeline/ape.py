@@ -114,6 +114,5 @@ def evaluate(model, aug: Augmented, configs, n0: int, noise: str, seed: int, chu
         if (sigma, n) not in counts:
             counts[sigma, n] = engines[sigma].counts(aug, n, ESTIMATE, key=n)
         cert = certify_from_counts(counts[sigma, "select"], counts[sigma, n], alpha, sigma)
-        out[name] = {"prediction": cert.prediction.reshape(shape), "radius": cert.radius.reshape(shape),
-                     "sigma": sigma, "n": n, "alpha": alpha}
+        out[name] = {"prediction": cert.prediction.reshape(shape), "radius": cert.radius.reshape(shape)}
     return out

@@ -33,10 +33,11 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
         ax.set_ylim(0.5, top * 2)  # explicit: a panel with no positives has nothing to autoscale
         if not c.any():
             ax.text(0.5, 0.5, "no positive predictions", transform=ax.transAxes, ha="center")
+        ax.set_xlim(edges[0], edges[-1])
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(unit)
     axes[0][0].set_ylabel("positive predictions (log)")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, y=1.04)
     _save(fig, path)
 
 

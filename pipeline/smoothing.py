@@ -143,7 +143,8 @@ class Smooth:
         bank = None
         if self.noise == "shared":
             bank = self._project(self._draw(_mix(self.seed, key, stream), n, d))
-        bar = tqdm(total=len(x), disable=not self.progress, unit="input", leave=False, mininterval=1.0)
+        desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
+        bar = tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0)
         for start in range(0, len(x), self.chunk):
             rows = self._rows(x, start, start + self.chunk)
             if bank is None:

@@ -25,7 +25,7 @@ def run() -> None:
 
     configs = ape.configurations(smoothing, cfg["ablation"])
     results = {"base": {"prediction": ape.base_predictions(model, aug),
-                        "radius": np.zeros(values.shape), "sigma": 0.0, "n": 0, "alpha": 0.0}}
+                        "radius": np.zeros(values.shape)}}
     results.update(ape.evaluate(model, aug, configs, smoothing["n0"], cfg["noise"], params["seed"],
                                 smoothing["chunk"]))
 
@@ -38,11 +38,9 @@ def run() -> None:
         exp = ape.expansion(values, positive, B, cfg["robust_quantile"])
         metrics[name] = {"expansion": exp["observed"], "expansion_robust": exp["robust"],
                          "positives_below_threshold": exp["positives_below_threshold"],
-                         "records_reaching_below": exp["records_reaching_below"],
                          "abstention_rate": float((r["prediction"] == -1).mean()),
                          "certified_expansion_median": float(np.nanmedian(sets["i_lo"] - sets["ir_lo"]))
-                         if np.isfinite(sets["i_lo"]).any() else 0.0,
-                         "sigma": r["sigma"], "n": r["n"], "alpha": r["alpha"]}
+                         if np.isfinite(sets["i_lo"]).any() else 0.0}
         rows.append(pd.DataFrame({"config": name, "test_index": aug_arrays["test_index"],
                                   "value": values[:, 0], **sets}))
 
@@ -56,14 +54,14 @@ def run() -> None:
                    f"Figure 1: {unit} of positive predictions (N={smoothing['n']}, alpha={smoothing['alpha']:g})", unit)
     ape_histograms(FIG4, edges, {k: counts[k] for k in grid_names}, B,
                    f"Figure 4: sigma={cfg['ablation']['sigma']:g}, N and alpha varied", unit)
-    write_json(METRICS, {"threshold": B, "records": int(values.shape[0]), "configs": metrics})
+    write_json(METRICS, {"threshold": B, "records": int(values.shape[0]), **metrics})
 
     logged = {"ape": cfg, "smoothing": {k: smoothing[k] for k in ("sigmas", "n0", "n", "alpha", "chunk")},
               "seed": params["seed"]}
     with stage_run(params, "ape", logged) as mlflow:
         for name, m in metrics.items():
             key = name.replace("=", "_").replace(",", "_")
-            mlflow.log_metrics({f"{key}.{k}": v for k, v in m.items() if k not in ("sigma", "n", "alpha")})
+            mlflow.log_metrics({f"{key}.{k}": v for k, v in m.items()})
         for path in (FIG1, FIG4, HIST, RECORDS):
             mlflow.log_artifact(path)
     for name, m in metrics.items():

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import report
+from pipeline.ape import configurations
 from pipeline.certification import certified_accuracy
 from pipeline.io import read_json, write_json, write_text
 from pipeline.params import load_params
@@ -19,17 +20,18 @@ def run() -> None:
     meta, train, ape = read_json(META), read_json(TRAIN), read_json(APE)
     unit, sigmas = meta["sensitive"], params["smoothing"]["sigmas"]
     rows = [read_json(f"metrics/certify/sigma_{s}.json") for s in sigmas]
-    table, table_md = report.table1(train["test_accuracy"], rows, unit)
-    ape_md = report.ape_table(ape, unit)
-    write_json(TABLE_JSON, {"table1": table, "ape": ape["configs"], "threshold": meta["threshold"]})
+    table = report.table1(train["test_accuracy"], rows)
+    names = ["base"] + [c[0] for c in configurations(params["smoothing"], params["ape"]["ablation"])]
+    write_json(TABLE_JSON, table)
     write_text(TABLE_MD, f"## Table 1 (test set, N = {params['smoothing']['n']}, "
-                         f"alpha = {params['smoothing']['alpha']:g})\n\n{table_md}")
-    write_text(APE_MD, f"## APE (B = {meta['threshold']:g}, {ape['records']} records in D_t,1)\n\n{ape_md}")
+                         f"alpha = {params['smoothing']['alpha']:g})\n\n{report.table1_markdown(table, unit)}")
+    write_text(APE_MD, f"## APE (B = {meta['threshold']:g}, {ape['records']} records in D_t,1, "
+                       f"noise: {params['ape']['noise']})\n\n{report.ape_markdown(ape, names, unit)}")
     radii = np.linspace(0, 3, 121)
     curves = {f"sigma={s}": (radii, certified_accuracy(pd.read_csv(f"results/certify/sigma_{s}.tsv", sep="\t"), radii))
               for s in sigmas}
     plot_certified_accuracy(CURVE, curves, "standardised units")
-    with stage_run(params, "report", {"smoothing.sigmas": sigmas}) as mlflow:
+    with stage_run(params, "report", {"smoothing": params["smoothing"], "ape": params["ape"]}) as mlflow:
         for path in (TABLE_MD, TABLE_JSON, APE_MD, CURVE, "plots/ape_figure1.png", "plots/ape_figure4.png"):
             mlflow.log_artifact(path)
     print(open(TABLE_MD).read())

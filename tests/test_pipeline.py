@@ -63,12 +63,12 @@ def test_metrics_show_holds_table_1_and_ape(repo):
     assert 0.5 < certify["accuracy"] <= 1 and 0 <= certify["abstention_rate"] < 0.5 and certify["avg_radius"] > 0
     assert certify["accuracy"] + certify["abstention_rate"] <= 1 + 1e-9
     assert data["metrics/train.json"]["data"]["test_accuracy"] > 0.9
-    ape = data["metrics/ape.json"]["data"]["configs"]
-    assert set(ape) == {"base", "sigma=1", "sigma=3,N=50,alpha=0.01", "sigma=3,N=50,alpha=0.99",
+    ape = data["metrics/ape.json"]["data"]
+    assert set(ape) - {"threshold", "records"} == {"base", "sigma=1", "sigma=3,N=50,alpha=0.01", "sigma=3,N=50,alpha=0.99",
                         "sigma=3,N=100,alpha=0.01", "sigma=3,N=100,alpha=0.99"}
-    assert all("expansion" in m and "expansion_robust" in m for m in ape.values())
-    table = json.loads((repo / "reports/table1.json").read_text())["table1"]
-    assert [r["model"] for r in table] == ["Base", "Smoothed, sigma = 1"]
+    assert all("expansion" in ape[k] and "expansion_robust" in ape[k] for k in ape if k.startswith(("base", "sigma")))
+    table = data["reports/table1.json"]["data"]
+    assert list(table) == ["Base", "sigma=1"] and table["sigma=1"]["accuracy"] == certify["accuracy"]
     tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time", "pA_lower", "radius_units"]
     assert len(tsv) == 1 + 1200
