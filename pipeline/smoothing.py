@@ -27,6 +27,8 @@ and each input's position, never on the chunk size or the thread count):
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,9 +96,9 @@ def _mix(*values: int) -> int:
 class Smooth:
     """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
 
-    If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear``, the noise goes through
-    that layer separately (W eps, no bias) and is added to W x + b; otherwise it is added to
-    the input. Both give f(x + eps) exactly, up to float rounding.
+    If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
+    directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b;
+    otherwise it is added to the input. Both give f(x + eps) with eps ~ N(0, sigma^2 I).
     """
 
     def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
@@ -108,10 +110,14 @@ class Smooth:
         self.base, self.num_classes, self.sigma = base.eval(), num_classes, float(sigma)
         self.noise, self.seed, self.chunk, self.progress = noise, seed, chunk, progress
         self.calls = 0
-        if isinstance(base, nn.Sequential) and isinstance(base[0], nn.Linear):
-            self.first, self.tail = base[0], base[1:]
-        else:
-            self.first, self.tail = None, base
+        self._local = threading.local()  # per-thread work buffers, kept between calls
+        self.first, self.tail, self.factor = None, base, None
+        if isinstance(base, nn.Sequential):
+            if isinstance(base[0], nn.Linear):
+                self.first, base = base[0], base[1:]
+                self.factor = self._noise_factor(self.first.weight.detach())
+            # activations work in place on our own buffers (the base model is not modified)
+            self.tail = nn.Sequential(*(nn.ReLU(inplace=True) if type(m) is nn.ReLU else m for m in base))
 
     # -- the three procedures -------------------------------------------------------------
     def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None) -> Certificate:
@@ -128,54 +134,110 @@ class Smooth:
         return self.counts(x, n, VOTE, key).argmax(axis=1)
 
     # -- Monte Carlo ------------------------------------------------------------------------
-    @torch.inference_mode()
+    @staticmethod
+    def _noise_factor(w: torch.Tensor) -> torch.Tensor:
+        """F with W eps ~ F z, z ~ N(0, I_k), for eps ~ N(0, I_d) and W of shape (h, d).
+
+        W eps is N(0, W W^T). With h < d it is drawn from h normals instead of d:
+        F = U diag(sqrt(lambda)) from W W^T = U diag(lambda) U^T (float64, then float32).
+        """
+        if w.shape[0] >= w.shape[1]:
+            return w.float()
+        lam, u = torch.linalg.eigh(w.double() @ w.double().T)
+        return (u * lam.clamp_min(0).sqrt()).float()
+
     def counts(self, x, n: int, stream: int, key: int | None = None) -> np.ndarray:
         """Class counts (M, K) of f(x_i + eps_ij), j = 1..n, for each row x_i of ``x``.
 
         ``x`` is a tensor or anything with ``len`` and slicing that yields tensors (rows made
         on the fly). The noise depends on (seed, key, stream, row position); ``key`` defaults
-        to this instance's call number, so repeated calls get fresh noise.
+        to this instance's call number, so repeated calls get fresh noise. Which thread runs
+        a chunk, and how many rows a chunk holds, changes nothing.
         """
         if key is None:
             key, self.calls = self.calls, self.calls + 1
-        d = self._rows(x, 0, 1).shape[1]
         out = np.zeros((len(x), self.num_classes), dtype=np.int64)
-        bank = None
-        if self.noise == "shared":
-            bank = self._project(self._draw(_mix(self.seed, key, stream), n, d))
-        desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
-        bar = tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0)
-        for start in range(0, len(x), self.chunk):
+        if len(x) == 0:
+            return out
+        inputs = self._rows(x, 0, 1).shape[1:]
+        shape = inputs if self.factor is None else self.factor.shape[1:]  # one standard-normal draw
+        width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
+        bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape)) if self.noise == "shared" else None
+        @torch.inference_mode()
+        def work(start: int) -> np.ndarray:
             rows = self._rows(x, start, start + self.chunk)
-            if bank is None:
-                noise = torch.stack([self._draw(_mix(self.seed, key, stream, start + i), n, d)
-                                     for i in range(len(rows))])
-                noisy = self._lift(rows)[:, None, :] + self._project(noise)
+            noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
+            draws = noisy if self.factor is None else self._buffer("draws", (len(rows), n, *shape))
+            lifted = (self._lift(rows) if self.first is not None else rows)[:, None]
+            if bank is not None:
+                torch.add(lifted, bank, out=noisy)
             else:
-                noisy = self._lift(rows)[:, None, :] + bank
-            labels = self.tail(noisy).argmax(dim=-1)
-            onehot = torch.nn.functional.one_hot(labels, self.num_classes)
-            out[start:start + len(rows)] = onehot.sum(dim=1).numpy()
-            bar.update(len(rows))
-        bar.close()
+                for i in range(len(rows)):
+                    gen = torch.Generator().manual_seed(_mix(self.seed, key, stream, start + i))
+                    torch.randn(draws.shape[1:], generator=gen, out=draws[i])
+                self._scale(draws, out=noisy).add_(lifted)
+            return self._count(self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes))
+
+        starts = list(range(0, len(x), self.chunk))
+        desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
+        with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:
+            for start, counts in self._map(work, starts, parallel=bank is None):
+                out[start:start + len(counts)] = counts
+                bar.update(len(counts))
         return out
 
     @staticmethod
+    def _map(work, starts: list[int], parallel: bool):
+        """Yield (start, work(start)) in order. ``parallel``: chunks run in threads, one torch
+        thread each, so torch's own idle worker threads never spin against them (fresh noise
+        is bound by its per-row generators); otherwise one chunk at a time on torch's threads
+        (shared noise is bound by memory bandwidth, which torch's threads already use)."""
+        if not parallel:
+            yield from ((start, work(start)) for start in starts)
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                for wave in range(0, len(starts), 8 * threads):  # bounded: no future per chunk of 2M rows
+                    batch = starts[wave:wave + 8 * threads]
+                    yield from zip(batch, pool.map(work, batch))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _buffer(self, name: str, shape) -> torch.Tensor:
+        """A work buffer of this thread, grown when needed (no page faults per chunk)."""
+        size = int(np.prod(shape))
+        buf = getattr(self._local, name, None)
+        if buf is None or buf.numel() < size:
+            buf = torch.empty(size)
+            setattr(self._local, name, buf)
+        return buf[:size].view(*shape)
+
+    @staticmethod
     def _rows(x, start: int, stop: int) -> torch.Tensor:
-        rows = torch.as_tensor(x[start:stop])
-        return rows.reshape(len(rows), -1).float()
+        return torch.as_tensor(x[start:stop]).float()
 
-    def _draw(self, seed: int, n: int, d: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(seed)
-        return torch.randn(n, d, generator=gen) * self.sigma
+    @staticmethod
+    def _draw(seed: int, n: int, shape) -> torch.Tensor:
+        return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
 
-    def _project(self, noise: torch.Tensor) -> torch.Tensor:
-        """W eps for the first linear layer (no bias), or eps itself."""
-        return noise if self.first is None else noise @ self.first.weight.T
+    def _scale(self, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Standard normal z -> sigma * eps (input space) or sigma * W eps (first-layer space)."""
+        if self.factor is None:
+            return torch.mul(z, self.sigma, out=out)
+        return torch.matmul(z, (self.sigma * self.factor).T, out=out)
+
+    def _count(self, logits: torch.Tensor) -> np.ndarray:
+        """Per-row class counts of argmax labels (ties go to the lowest class)."""
+        if self.num_classes == 2:  # the same labels as argmax, in one comparison
+            ones = (logits[..., 1] > logits[..., 0]).sum(dim=1)
+            return torch.stack([logits.shape[1] - ones, ones], dim=1).numpy()
+        rows, k = len(logits), self.num_classes
+        labels = logits.argmax(dim=-1) + torch.arange(rows)[:, None] * k
+        return torch.bincount(labels.flatten(), minlength=rows * k).view(rows, k).numpy()
 
     def _lift(self, x: torch.Tensor) -> torch.Tensor:
         """W x + b, computed row by row (an elementwise product and sum, so a row's value does
         not depend on how many rows share the call, unlike a small-batch BLAS path)."""
-        if self.first is None:
-            return x
         return (x[:, None, :] * self.first.weight).sum(-1) + self.first.bias

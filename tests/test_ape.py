@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
-from pipeline.ape import Augmented, augment, bin_edges, configurations, expansion, inference_sets, trajectory
+from pipeline.ape import (Augmented, augment, bin_edges, configurations, evaluate, expansion, inference_sets,
+                          trajectory)
+from pipeline.model import mlp
+from pipeline.smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 
 META = {"sensitive_mean": 27.0, "sensitive_std": 5.0}
 
@@ -61,3 +64,16 @@ def test_configurations_cover_figure_1_and_appendix_a():
                           {"sigma": 3.0, "ns": [100, 1000], "alphas": [0.01, 0.99]})
     assert [c[0] for c in cfgs[:2]] == ["sigma=1", "sigma=2"]
     assert ("sigma=3,N=100,alpha=0.99", 3.0, 100, 0.99) in cfgs and len(cfgs) == 6
+
+
+def test_evaluate_on_rows_made_on_the_fly_equals_the_materialised_rows():
+    model = mlp(4, 8).eval()
+    records = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    aug = Augmented(records, augment(np.array([35.0, 36.0, 40.0]), 33.4, 0.5, 6), 1, META)
+    lazy = evaluate(model, aug, [("s", 1.0, 60, 0.1)], n0=20, noise="fresh", seed=1, chunk=5, progress=False)["s"]
+    smooth, rows = Smooth(model, 2, 1.0, noise="fresh", seed=1, chunk=64), aug[:]
+    direct = certify_from_counts(smooth.counts(rows, 20, SELECT, key=0), smooth.counts(rows, 60, ESTIMATE, key=60),
+                                 0.1, 1.0)
+    assert lazy["prediction"].shape == (3, 8)
+    assert np.array_equal(lazy["prediction"].ravel(), direct.prediction)
+    assert np.array_equal(lazy["radius"].ravel(), direct.radius)

@@ -91,13 +91,34 @@ def test_predict_returns_the_smoothed_class_or_abstains(noise):
     assert (pred != ABSTAIN).mean() > 0.2  # it does answer when the vote is clear enough
 
 
-def test_vote_fraction_matches_closed_form_pa():
-    w, b, sigma = [1.0, 1.0], 0.0, 1.0
-    margins = np.array([0.0, 0.5, 1.0, -1.0])
+@pytest.mark.parametrize("w", [[1.0, 1.0], [1.0, -2.0, 0.5, 3.0, 0.0]])  # noise in input space / in W's space
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+def test_vote_fraction_matches_closed_form_pa(w, noise):
+    b, sigma = 0.2, 1.5
+    margins = np.array([0.0, 0.5, 1.0, -1.0, 2.5])
     x = inputs_with_margins(w, b, margins)
-    counts = Smooth(linear_classifier(w, b), 2, sigma, seed=5).counts(x, 20000, ESTIMATE)
+    counts = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=5).counts(x, 20000, ESTIMATE)
     assert np.allclose(counts[:, 1] / 20000, norm.cdf(margins / sigma), atol=0.015)
-    assert Smooth(linear_classifier(w, b), 2, sigma, seed=5).vote(x[1:], 501).tolist() == [1, 1, 0]
+    assert Smooth(linear_classifier(w, b), 2, sigma, seed=5).vote(x[1:], 501).tolist() == [1, 1, 0, 1]
+
+
+def test_noise_drawn_in_the_first_layer_space_has_the_input_noise_law():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    smooth = Smooth(model, 2, 0.8)
+    assert smooth.factor.shape == (3, 3)  # 3 normals per draw instead of 12
+    w = model[0].weight.detach().double()
+    f = smooth.factor.double()
+    assert torch.allclose(f @ f.T, w @ w.T, atol=1e-5)  # Cov(F z) = Cov(W eps) = W W^T
+    x = torch.randn(4, 12)
+
+    class Opaque(torch.nn.Module):  # hides the Sequential: noise is added to x itself
+        def forward(self, z):
+            return model(z)
+
+    fast = Smooth(model, 2, 0.8, seed=1).counts(x, 40000, ESTIMATE)[:, 1] / 40000
+    plain = Smooth(Opaque(), 2, 0.8, seed=2).counts(x, 40000, ESTIMATE)[:, 1] / 40000
+    assert np.all(np.abs(fast - plain) < 4 * np.sqrt(0.25 * 2 / 40000))
 
 
 @pytest.mark.parametrize("noise", ["fresh", "shared"])
@@ -129,10 +150,11 @@ def test_first_layer_shortcut_equals_adding_noise_to_the_input():
             return self.inner(z)
 
     x = torch.randn(30, 6)
-    for noise in ("fresh", "shared"):
+    for noise in ("fresh", "shared"):  # h = 8 >= d = 6: the same input-space draws, projected
         fast = Smooth(model, 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
         plain = Smooth(Opaque(), 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
         assert np.abs(fast - plain).max() <= 1  # equal up to float rounding at the boundary
+    assert not model[1].inplace  # the engine's in-place activations are its own copies
 
 
 def test_noise_modes_differ_and_calls_get_fresh_noise():

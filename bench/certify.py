@@ -1,0 +1,135 @@
+"""Certification speed: Cohen et al.'s per-input procedure against the engine's two noise modes.
+
+    .venv/bin/python bench/certify.py            # table, then one JSON line
+    .venv/bin/python bench/certify.py --json     # the JSON line only
+
+Uses the pipeline's trained model and test inputs when `make repro` has run (otherwise an
+identically shaped model with a fixed seed and standard-normal inputs). Every contender gets
+the same inputs, N0, N, alpha, sigma and torch thread count. ``limit_us_per_input`` is a lower
+bound for evaluating the base classifier on 1,100 noisy copies: the FLOPs of one noisy
+evaluation (both dense layers) times 1,100, at this machine's measured dense matmul rate.
+Agreement is the fraction of inputs on which a contender and the reference both abstain or
+both certify the same class; ``agreement_baseline`` is that fraction between two reference
+runs with different seeds, the floor that independent Monte Carlo draws allow.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import model as mlp  # noqa: E402
+from pipeline.smoothing import ABSTAIN, Smooth, clopper_pearson_lower  # noqa: E402
+
+
+def reference_certify(model, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
+                      batch: int = 1000) -> np.ndarray:
+    """Cohen et al.'s core.Smooth.certify, one input at a time (x.repeat + randn_like batches,
+    np.bincount counts, Clopper-Pearson lower bound), as a user would otherwise run it."""
+    def sample(row: torch.Tensor, num: int) -> np.ndarray:
+        counts = np.zeros(2, dtype=np.int64)
+        remaining = num
+        while remaining > 0:
+            size = min(batch, remaining)
+            remaining -= size
+            rows = row.repeat((size, 1))
+            labels = model(rows + torch.randn_like(rows) * sigma).argmax(1)
+            counts += np.bincount(labels.numpy(), minlength=2)
+        return counts
+
+    out = np.empty(len(x), dtype=np.int64)
+    with torch.no_grad():
+        for i, row in enumerate(x):
+            top = int(sample(row[None], n0).argmax())
+            p_lower = clopper_pearson_lower(sample(row[None], n)[top], n, alpha)
+            out[i] = top if p_lower >= 0.5 else ABSTAIN
+    return out
+
+
+def matmul_gflops() -> float:
+    """Dense float32 matmul rate of this machine (best of several 2048x512x512 products)."""
+    a, b = torch.randn(2048, 512), torch.randn(512, 512)
+    best = float("inf")
+    for _ in range(20):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048 * 512 * 512 / best / 1e9
+
+
+def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
+    dataset, model_path = ROOT / "data/processed/dataset.npz", ROOT / "models/mlp.pt"
+    if dataset.exists() and model_path.exists():
+        with np.load(dataset, allow_pickle=False) as z:
+            x = torch.from_numpy(z["test_x"][:count])
+        return mlp.load(model_path, x.shape[1], hidden), x, "pipeline model and test inputs"
+    torch.manual_seed(0)
+    return mlp.mlp(83, hidden).eval(), torch.randn(count, 83), "seeded model, standard-normal inputs"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", type=int, default=2000)
+    parser.add_argument("--sigma", type=float, default=1.0)
+    parser.add_argument("--n0", type=int, default=100)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--alpha", type=float, default=0.01)
+    parser.add_argument("--chunk", type=int, default=None, help="engine chunk (default: params.yaml)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    args = parser.parse_args()
+    from pipeline.params import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    chunk = args.chunk or params["smoothing"]["chunk"]
+    model, x, source = load_inputs(args.inputs, params["train"]["hidden"])
+    torch.manual_seed(0)
+    ref, t_ref = timed(lambda: reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha))
+    torch.manual_seed(1)  # a second, independent reference run: the Monte Carlo agreement floor
+    baseline = float((reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha) == ref).mean())
+    rows = {"reference": (ref, t_ref)}
+    for noise in ("fresh", "shared"):
+        engine = Smooth(model, 2, args.sigma, noise=noise, seed=0, chunk=chunk)
+        rows[noise] = timed(lambda: engine.certify(x, args.n0, args.n, args.alpha).prediction)
+    d, h = x.shape[1], model[0].out_features
+    flops = 2 * (d * h + h * 2) * (args.n0 + args.n)
+    rate = matmul_gflops()
+    us = {k: 1e6 * t / len(x) for k, (_, t) in rows.items()}
+    agree = {k: float((rows[k][0] == ref).mean()) for k in ("fresh", "shared")}
+    result = {
+        "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk, "sigma": args.sigma,
+        "reference_us_per_input": us["reference"], "fresh_us_per_input": us["fresh"],
+        "shared_us_per_input": us["shared"], "speedup_fresh": us["reference"] / us["fresh"],
+        "speedup_shared": us["reference"] / us["shared"], "agreement_fresh": agree["fresh"],
+        "agreement_shared": agree["shared"], "agreement": min(agree.values()), "agreement_baseline": baseline,
+        "matmul_gflops": rate, "limit_us_per_input": 1e6 * flops / (rate * 1e9),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if not args.json:
+        print(f"{len(x)} inputs ({source}), sigma={args.sigma}, N0={args.n0}, N={args.n}, alpha={args.alpha}, "
+              f"{result['threads']} threads, chunk {chunk}")
+        print(f"{'contender':10s} {'us/input':>10s} {'speed-up':>9s} {'agreement':>10s}")
+        for k in rows:
+            print(f"{k:10s} {us[k]:10.1f} {us['reference'] / us[k]:9.1f} {agree.get(k, 1.0):10.4f}")
+        print(f"agreement of two independent reference runs (Monte Carlo floor): {baseline:.4f}")
+        print(f"limit: {result['limit_us_per_input']:.1f} us/input ({flops / 1e6:.1f} MFLOP per input at "
+              f"{rate:.0f} GFLOP/s); peak RSS {result['peak_rss_mb']:.0f} MB")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
