@@ -32,7 +32,7 @@ class Augmented:
         return self.values.size
 
     def __getitem__(self, rows: slice) -> torch.Tensor:
-        idx = np.arange(len(self))[rows]
+        idx = np.arange(*rows.indices(len(self)))
         k, p = np.divmod(idx, self.values.shape[1])
         x = self.records[k].copy()
         x[:, self.s] = self.standard[k, p]

@@ -30,7 +30,7 @@ def table1_markdown(table: dict, unit: str) -> str:
     for name, r in table.items():
         paper = PAPER_TABLE1.get(name)
         paper = "n/a" if paper is None else " / ".join([_pct(paper[0]), _pct(paper[1]), _num(paper[2])])
-        label = name if name == "Base" else f"Smoothed, {name.replace('sigma', 'σ ')}"
+        label = name if name == "Base" else f"Smoothed, σ = {name.split('=')[1]}"
         lines.append(f"| {label} | {_pct(r['accuracy'])} | {_pct(r.get('abstention_rate'))} | "
                      f"{_num(r.get('avg_radius'), '.3f')} | {_num(r.get('avg_radius_units'))} | {paper} |")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ def main() -> None:
     uri = tracking_uri(load_params())
     print(f"MLflow store: {uri}")
     print(f"  browse:     .venv/bin/mlflow ui --backend-store-uri {uri}")
-    print("Metrics:      .venv/bin/dvc metrics show   |   plots: .venv/bin/dvc plots show")
+    print("Next:         source .venv/bin/activate; dvc metrics show; dvc plots show; dvc exp run -S ...")
 
 
 if __name__ == "__main__":

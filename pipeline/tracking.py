@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import PipelineError
+
+
+_STARTED = time.monotonic()  # when the stage process imported this module
 
 
 def repo_root() -> Path:
@@ -69,6 +74,9 @@ def stage_run(params: dict, default_name: str, logged: dict) -> Iterator[object]
     with mlflow.start_run(run_name=name, tags=tags):
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(logged).items()})
         yield mlflow
+        # cost of the stage process so far (MLflow only: timings never go into DVC metrics)
+        mlflow.log_metrics({"stage_seconds": time.monotonic() - _STARTED,
+                            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
 def main(fn: Callable[[], None]) -> None:
