@@ -67,7 +67,7 @@ SPEC = {
         "n": (int, lambda v: v >= 1, "an integer >= 1, e.g. 1000"),
         "alpha": (_num, _prob, "a number in (0, 1), e.g. 0.01"),
         "noise": (str, lambda v: v in ("fresh", "shared"), "fresh or shared"),
-        "chunk": (int, lambda v: v >= 1, "an integer >= 1"),
+        "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 32768"),
     },
     "ape": {
         "step": (_num, _pos, "a number > 0 (BMI units), e.g. 0.01"),

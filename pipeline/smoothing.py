@@ -96,13 +96,15 @@ def _mix(*values: int) -> int:
 class Smooth:
     """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
 
+    ``chunk`` bounds the work in memory: about that many noisy evaluations at a time.
+
     If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
     directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b;
     otherwise it is added to the input. Both give f(x + eps) with eps ~ N(0, sigma^2 I).
     """
 
     def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
-                 seed: int = 0, chunk: int = 16, progress: bool = False):
+                 seed: int = 0, chunk: int = 32768, progress: bool = False):
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if noise not in ("fresh", "shared"):
@@ -165,7 +167,7 @@ class Smooth:
         bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape)) if self.noise == "shared" else None
         @torch.inference_mode()
         def work(start: int) -> np.ndarray:
-            rows = self._rows(x, start, start + self.chunk)
+            rows = self._rows(x, start, start + step)
             noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
             draws = noisy if self.factor is None else self._buffer("draws", (len(rows), n, *shape))
             lifted = (self._lift(rows) if self.first is not None else rows)[:, None]
@@ -178,7 +180,8 @@ class Smooth:
                 self._scale(draws, out=noisy).add_(lifted)
             return self._count(self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes))
 
-        starts = list(range(0, len(x), self.chunk))
+        step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
+        starts = list(range(0, len(x), step))
         desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
         with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:
             for start, counts in self._map(work, starts, parallel=bank is None):

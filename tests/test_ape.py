@@ -70,8 +70,8 @@ def test_evaluate_on_rows_made_on_the_fly_equals_the_materialised_rows():
     model = mlp(4, 8).eval()
     records = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     aug = Augmented(records, augment(np.array([35.0, 36.0, 40.0]), 33.4, 0.5, 6), 1, META)
-    lazy = evaluate(model, aug, [("s", 1.0, 60, 0.1)], n0=20, noise="fresh", seed=1, chunk=5, progress=False)["s"]
-    smooth, rows = Smooth(model, 2, 1.0, noise="fresh", seed=1, chunk=64), aug[:]
+    lazy = evaluate(model, aug, [("s", 1.0, 60, 0.1)], n0=20, noise="fresh", seed=1, chunk=300, progress=False)["s"]
+    smooth, rows = Smooth(model, 2, 1.0, noise="fresh", seed=1, chunk=64 * 60), aug[:]
     direct = certify_from_counts(smooth.counts(rows, 20, SELECT, key=0), smooth.counts(rows, 60, ESTIMATE, key=60),
                                  0.1, 1.0)
     assert lazy["prediction"].shape == (3, 8)

@@ -126,13 +126,13 @@ def test_counts_do_not_depend_on_chunk_size_or_threads(noise):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     x = torch.randn(45, 9)
-    ref = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=45).counts(x, 150, SELECT, key=0)
+    ref = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=45 * 150).counts(x, 150, SELECT, key=0)
     threads = torch.get_num_threads()
     try:
-        for chunk, nthreads in [(1, threads), (7, threads), (16, 1), (64, 1)]:
+        for rows, nthreads in [(1, threads), (7, threads), (16, 1), (64, 1)]:
             torch.set_num_threads(nthreads)
-            got = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=chunk).counts(x, 150, SELECT, key=0)
-            assert np.array_equal(got, ref), (chunk, nthreads)
+            got = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=rows * 150).counts(x, 150, SELECT, key=0)
+            assert np.array_equal(got, ref), (rows, nthreads)
     finally:
         torch.set_num_threads(threads)
 
