@@ -80,6 +80,20 @@ def expansion(values: np.ndarray, positive: np.ndarray, threshold: float, quanti
             "positives_below_threshold": int(below.sum()), "records_reaching_below": int((reach > 0).sum())}
 
 
+def summarise(values: np.ndarray, prediction: np.ndarray, radius_units: np.ndarray, threshold: float,
+              quantile: float) -> tuple[dict, dict]:
+    """One classifier's APE figures (the metrics) and Definition 2's sets per record."""
+    positive = prediction == 1
+    sets = inference_sets(values, positive, radius_units)
+    exp = expansion(values, positive, threshold, quantile)
+    certified = sets["i_lo"] - sets["ir_lo"]
+    return {"expansion": exp["observed"], "expansion_robust": exp["robust"],
+            "positives_below_threshold": exp["positives_below_threshold"],
+            "abstention_rate": float((prediction == -1).mean()),
+            "certified_expansion_median": float(np.nanmedian(certified)) if np.isfinite(certified).any() else 0.0,
+            }, sets
+
+
 def bin_edges(values: np.ndarray, threshold: float, width: float) -> np.ndarray:
     """Bins of ``width`` covering ``values``, with B on a bin edge (so no bin straddles B)."""
     below = int(np.ceil((threshold - values.min()) / width - 1e-9))

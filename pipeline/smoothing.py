@@ -109,7 +109,8 @@ class Smooth:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if noise not in ("fresh", "shared"):
             raise ValueError(f"noise must be 'fresh' or 'shared', got {noise!r}")
-        self.base, self.num_classes, self.sigma = base.eval(), num_classes, float(sigma)
+        base.eval()
+        self.num_classes, self.sigma = num_classes, float(sigma)
         self.noise, self.seed, self.chunk, self.progress = noise, seed, chunk, progress
         self.calls = 0
         self._local = threading.local()  # per-thread work buffers, kept between calls
@@ -165,6 +166,8 @@ class Smooth:
         shape = inputs if self.factor is None else self.factor.shape[1:]  # one standard-normal draw
         width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
         bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape)) if self.noise == "shared" else None
+        step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
+
         @torch.inference_mode()
         def work(start: int) -> np.ndarray:
             rows = self._rows(x, start, start + step)
@@ -180,7 +183,6 @@ class Smooth:
                 self._scale(draws, out=noisy).add_(lifted)
             return self._count(self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes))
 
-        step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
         starts = list(range(0, len(x), step))
         desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
         with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:

@@ -32,15 +32,9 @@ def run() -> None:
     edges = ape.bin_edges(values, B, cfg["bin_width"])
     counts, metrics, rows = {}, {}, []
     for name, r in results.items():
-        positive = r["prediction"] == 1
-        counts[name], _ = np.histogram(values[positive], bins=edges)
-        sets = ape.inference_sets(values, positive, r["radius"] * meta["sensitive_std"])
-        exp = ape.expansion(values, positive, B, cfg["robust_quantile"])
-        metrics[name] = {"expansion": exp["observed"], "expansion_robust": exp["robust"],
-                         "positives_below_threshold": exp["positives_below_threshold"],
-                         "abstention_rate": float((r["prediction"] == -1).mean()),
-                         "certified_expansion_median": float(np.nanmedian(sets["i_lo"] - sets["ir_lo"]))
-                         if np.isfinite(sets["i_lo"]).any() else 0.0}
+        counts[name], _ = np.histogram(values[r["prediction"] == 1], bins=edges)
+        metrics[name], sets = ape.summarise(values, r["prediction"], r["radius"] * meta["sensitive_std"], B,
+                                            cfg["robust_quantile"])
         rows.append(pd.DataFrame({"config": name, "test_index": aug_arrays["test_index"],
                                   "value": values[:, 0], **sets}))
 
