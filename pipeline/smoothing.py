@@ -114,11 +114,14 @@ class Smooth:
         self.noise, self.seed, self.chunk, self.progress = noise, seed, chunk, progress
         self.calls = 0
         self._local = threading.local()  # per-thread work buffers, kept between calls
-        self.first, self.tail, self.factor = None, base, None
+        self.first = self.second = self.factor = None
+        self.tail = base
         if isinstance(base, nn.Sequential):
             if isinstance(base[0], nn.Linear):
                 self.first, base = base[0], base[1:]
                 self.factor = self._noise_factor(self.first.weight.detach())
+                if len(base) >= 2 and type(base[0]) is nn.ReLU and isinstance(base[1], nn.Linear):
+                    self.second, base = base[1], base[2:]
             # activations work in place on our own buffers (the base model is not modified)
             self.tail = nn.Sequential(*(nn.ReLU(inplace=True) if type(m) is nn.ReLU else m for m in base))
 
@@ -165,23 +168,31 @@ class Smooth:
         inputs = self._rows(x, 0, 1).shape[1:]
         shape = inputs if self.factor is None else self.factor.shape[1:]  # one standard-normal draw
         width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
-        bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape)) if self.noise == "shared" else None
+        bank = None
+        if self.noise == "shared":
+            bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape))
+            bank = bank.T.contiguous() if self.second is not None else bank  # (h, n) for _two_layers
         step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
 
         @torch.inference_mode()
         def work(start: int) -> np.ndarray:
             rows = self._rows(x, start, start + step)
-            noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
-            draws = noisy if self.factor is None else self._buffer("draws", (len(rows), n, *shape))
-            lifted = (self._lift(rows) if self.first is not None else rows)[:, None]
-            if bank is not None:
-                torch.add(lifted, bank, out=noisy)
-            else:
+            if bank is None:  # fresh: each row's draws from its own generator
+                draws = self._buffer("draws", (len(rows), n, *shape))
                 for i in range(len(rows)):
                     gen = torch.Generator().manual_seed(_mix(self.seed, key, stream, start + i))
                     torch.randn(draws.shape[1:], generator=gen, out=draws[i])
-                self._scale(draws, out=noisy).add_(lifted)
-            return self._count(self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes))
+            if self.second is not None:
+                logits = self._two_layers(rows, bank if bank is not None else draws, n)
+            else:
+                noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
+                lifted = (self._lift(rows, self.first) if self.first is not None else rows)[:, None]
+                if bank is not None:
+                    torch.add(lifted, bank, out=noisy)
+                else:
+                    self._scale(draws, out=noisy).add_(lifted)
+                logits = self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes)
+            return self._count(logits)
 
         starts = list(range(0, len(x), step))
         desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
@@ -233,6 +244,24 @@ class Smooth:
             return torch.mul(z, self.sigma, out=out)
         return torch.matmul(z, (self.sigma * self.factor).T, out=out)
 
+    def _two_layers(self, rows: torch.Tensor, noise: torch.Tensor, n: int) -> torch.Tensor:
+        """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
+        axis so that W2 is one matrix product per row: relu(a + P) W2^T = max(P, -a) W2^T + a W2^T
+        with a = W1 x + b1 and P = W1 eps (one pass over the hidden activations, not three).
+        ``noise``: the shared bank as (h, n), or fresh standard-normal draws (C, n, k)."""
+        a = self._lift(rows, self.first)
+        hidden = self._buffer("hidden", (len(rows), a.shape[1], n))
+        if noise.dim() == 2:
+            torch.maximum(noise, -a[:, :, None], out=hidden)
+        else:
+            torch.matmul(self.sigma * self.factor, noise.transpose(1, 2), out=hidden)
+            torch.maximum(hidden, -a[:, :, None], out=hidden)
+        w2 = self.second.weight.detach()  # a plain tensor: matmul with a Parameter takes a slow path
+        y = torch.matmul(w2, hidden).add_(self._lift(a, self.second)[:, :, None])
+        if len(self.tail):
+            return self.tail(y.transpose(1, 2).flatten(0, 1)).view(len(rows), -1, self.num_classes)
+        return y.transpose(1, 2)
+
     def _count(self, logits: torch.Tensor) -> np.ndarray:
         """Per-row class counts of argmax labels (ties go to the lowest class)."""
         if self.num_classes == 2:  # the same labels as argmax, in one comparison
@@ -242,7 +271,8 @@ class Smooth:
         labels = logits.argmax(dim=-1) + torch.arange(rows)[:, None] * k
         return torch.bincount(labels.flatten(), minlength=rows * k).view(rows, k).numpy()
 
-    def _lift(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _lift(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
         """W x + b, computed row by row (an elementwise product and sum, so a row's value does
         not depend on how many rows share the call, unlike a small-batch BLAS path)."""
-        return (x[:, None, :] * self.first.weight).sum(-1) + self.first.bias
+        return (x[:, None, :] * layer.weight.detach()).sum(-1) + layer.bias.detach()
