@@ -99,8 +99,9 @@ class Smooth:
     ``chunk`` bounds the work in memory: about that many noisy evaluations at a time.
 
     If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
-    directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b;
-    otherwise it is added to the input. Both give f(x + eps) with eps ~ N(0, sigma^2 I).
+    directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b
+    (and if ReLU and a second ``nn.Linear`` follow, those run as in ``_two_layers``);
+    otherwise it is added to the input. All give f(x + eps) with eps ~ N(0, sigma^2 I).
     """
 
     def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
@@ -248,7 +249,7 @@ class Smooth:
         """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
         axis so that W2 is one matrix product per row: relu(a + P) W2^T = max(P, -a) W2^T + a W2^T
         with a = W1 x + b1 and P = W1 eps (one pass over the hidden activations, not three).
-        ``noise``: the shared bank as (h, n), or fresh standard-normal draws (C, n, k)."""
+        ``noise``: the shared bank W eps as (h, n), or fresh standard-normal draws (C, n, k)."""
         a = self._lift(rows, self.first)
         hidden = self._buffer("hidden", (len(rows), a.shape[1], n))
         if noise.dim() == 2:
