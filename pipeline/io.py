@@ -16,6 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import PipelineError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -45,8 +47,21 @@ def write_json(path: str | os.PathLike, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a missing or unreadable pipeline file into one ``PipelineError`` naming it."""
+    if not Path(path).exists():
+        raise PipelineError(f"{path}: missing; fix: run `dvc repro` (it is made by an earlier stage)")
+    try:
+        yield
+    except Exception as exc:  # any parse failure: the file is corrupt or from another version
+        raise PipelineError(f"{path}: unreadable ({type(exc).__name__}: {exc}); "
+                            f"fix: `dvc repro --force` the stage that writes it") from None
+
+
 def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text())
+    with reading(path):
+        return json.loads(Path(path).read_text())
 
 
 def sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
@@ -64,7 +79,7 @@ def write_npz(path: str | os.PathLike, arrays: dict) -> None:
 
 def read_npz(path: str | os.PathLike) -> dict:
     """Arrays only: ``allow_pickle=False`` refuses anything that could execute code."""
-    with np.load(path, allow_pickle=False) as z:
+    with reading(path), np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -78,4 +93,5 @@ def save_state(path: str | os.PathLike, module) -> None:
 def load_state(path: str | os.PathLike) -> dict:
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    with reading(path):
+        return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,54 @@
+"""Atomic writes and clear errors for missing or corrupt pipeline files."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path, load_state, read_json, read_npz, save_state, write_json, write_npz
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
+    target = tmp_path / "out" / "metrics.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"half": ')
+            raise RuntimeError("killed mid-write")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_a_failed_rewrite_keeps_the_previous_complete_file(tmp_path):
+    target = tmp_path / "metrics.json"
+    write_json(target, {"accuracy": 0.5})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{")
+            raise RuntimeError
+    assert json.loads(target.read_text()) == {"accuracy": 0.5}
+
+
+def test_round_trips(tmp_path):
+    write_npz(tmp_path / "a.npz", {"x": np.arange(3)})
+    assert read_npz(tmp_path / "a.npz")["x"].tolist() == [0, 1, 2]
+    model = torch.nn.Linear(2, 1)
+    save_state(tmp_path / "m.pt", model)
+    assert torch.equal(load_state(tmp_path / "m.pt")["weight"], model.weight.detach())
+
+
+@pytest.mark.parametrize("reader, name", [(read_json, "meta.json"), (read_npz, "data.npz"), (load_state, "m.pt")])
+def test_missing_and_corrupt_files_name_the_file_and_the_fix(tmp_path, reader, name):
+    path = tmp_path / name
+    with pytest.raises(PipelineError, match="missing; fix: run `dvc repro`"):
+        reader(path)
+    path.write_bytes(b"\x00garbage{")
+    with pytest.raises(PipelineError) as err:
+        reader(path)
+    assert str(path) in str(err.value) and "dvc repro --force" in str(err.value)
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, x=np.array([object()], dtype=object))
+    with pytest.raises(PipelineError, match="unreadable"):
+        read_npz(path)
