@@ -39,6 +39,16 @@ def test_clopper_pearson_solves_its_defining_equation():
     assert np.isclose(clopper_pearson_lower(n, n, alpha), alpha ** (1 / n))
 
 
+@pytest.mark.parametrize("p", [0.6, 0.9])
+def test_clopper_pearson_misses_with_probability_close_to_alpha(p):
+    """Valid (<= alpha) and tight: a two-sided bound (about alpha / 2 here) or the off-by-one
+    Beta(k + 1, n - k) (about 0.11 at p = 0.9) fails one of the two checks."""
+    n, alpha, trials = 1000, 0.1, 40000
+    k = np.random.default_rng(0).binomial(n, p, trials)
+    rate = (clopper_pearson_lower(k, n, alpha) > p).mean()
+    assert 0.75 * alpha <= rate <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / trials)
+
+
 def test_binomial_pvalue_equals_scipy_binomtest():
     for top in range(0, 60, 3):
         for second in range(0, 60, 7):
