@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import model as mlp  # noqa: E402
+from pipeline.io import read_npz  # noqa: E402
 from pipeline.smoothing import ABSTAIN, Smooth, clopper_pearson_lower  # noqa: E402
 
 
@@ -69,8 +70,7 @@ def matmul_gflops() -> float:
 def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
     dataset, model_path = ROOT / "data/processed/dataset.npz", ROOT / "models/mlp.pt"
     if dataset.exists() and model_path.exists():
-        with np.load(dataset, allow_pickle=False) as z:
-            x = torch.from_numpy(z["test_x"][:count])
+        x = torch.from_numpy(read_npz(dataset)["test_x"][:count])
         return mlp.load(model_path, x.shape[1], hidden), x, "pipeline model and test inputs"
     torch.manual_seed(0)
     return mlp.mlp(83, hidden).eval(), torch.randn(count, 83), "seeded model, standard-normal inputs"

@@ -89,6 +89,7 @@ def summarise(values: np.ndarray, prediction: np.ndarray, radius_units: np.ndarr
     certified = sets["i_lo"] - sets["ir_lo"]
     return {"expansion": exp["observed"], "expansion_robust": exp["robust"],
             "positives_below_threshold": exp["positives_below_threshold"],
+            "records_reaching_below": exp["records_reaching_below"],
             "abstention_rate": float((prediction == -1).mean()),
             "certified_expansion_median": float(np.nanmedian(certified)) if np.isfinite(certified).any() else 0.0,
             }, sets
