@@ -127,18 +127,18 @@ class Smooth:
             self.tail = nn.Sequential(*(nn.ReLU(inplace=True) if type(m) is nn.ReLU else m for m in base))
 
     # -- the three procedures -------------------------------------------------------------
-    def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None) -> Certificate:
+    def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None, offset: int = 0) -> Certificate:
         """Cohen et al.'s CERTIFY for every row of ``x``."""
-        counts0, counts = self.counts(x, n0, SELECT, key), self.counts(x, n, ESTIMATE, key)
+        counts0, counts = self.counts(x, n0, SELECT, key, offset), self.counts(x, n, ESTIMATE, key, offset)
         return certify_from_counts(counts0, counts, alpha, self.sigma)
 
-    def predict(self, x, n: int, alpha: float, key: int | None = None) -> np.ndarray:
+    def predict(self, x, n: int, alpha: float, key: int | None = None, offset: int = 0) -> np.ndarray:
         """Cohen et al.'s PREDICT for every row of ``x``."""
-        return predict_from_counts(self.counts(x, n, PREDICT, key), alpha)
+        return predict_from_counts(self.counts(x, n, PREDICT, key, offset), alpha)
 
-    def vote(self, x, n: int, key: int | None = None) -> np.ndarray:
+    def vote(self, x, n: int, key: int | None = None, offset: int = 0) -> np.ndarray:
         """Majority vote over n noisy copies, never abstaining (ties: the lowest class)."""
-        return self.counts(x, n, VOTE, key).argmax(axis=1)
+        return self.counts(x, n, VOTE, key, offset).argmax(axis=1)
 
     # -- Monte Carlo ------------------------------------------------------------------------
     @staticmethod
@@ -153,13 +153,15 @@ class Smooth:
         lam, u = torch.linalg.eigh(w.double() @ w.double().T)
         return (u * lam.clamp_min(0).sqrt()).float()
 
-    def counts(self, x, n: int, stream: int, key: int | None = None) -> np.ndarray:
+    def counts(self, x, n: int, stream: int, key: int | None = None, offset: int = 0) -> np.ndarray:
         """Class counts (M, K) of f(x_i + eps_ij), j = 1..n, for each row x_i of ``x``.
 
         ``x`` is a tensor or anything with ``len`` and slicing that yields tensors (rows made
         on the fly). The noise depends on (seed, key, stream, row position); ``key`` defaults
-        to this instance's call number, so repeated calls get fresh noise. Which thread runs
-        a chunk, and how many rows a chunk holds, changes nothing.
+        to this instance's call number, so repeated calls get fresh noise. Row i of ``x`` has
+        position ``offset + i``, so a slice certified elsewhere (another process or machine)
+        with its offset gets the same counts as inside the whole. Which thread runs a chunk,
+        and how many rows a chunk holds, changes nothing.
         """
         if key is None:
             key, self.calls = self.calls, self.calls + 1
@@ -181,7 +183,7 @@ class Smooth:
             if bank is None:  # fresh: each row's draws from its own generator
                 draws = self._buffer("draws", (len(rows), n, *shape))
                 for i in range(len(rows)):
-                    gen = torch.Generator().manual_seed(_mix(self.seed, key, stream, start + i))
+                    gen = torch.Generator().manual_seed(_mix(self.seed, key, stream, offset + start + i))
                     torch.randn(draws.shape[1:], generator=gen, out=draws[i])
             if self.second is not None:
                 logits = self._two_layers(rows, bank if bank is not None else draws, n)

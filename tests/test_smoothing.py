@@ -147,6 +147,19 @@ def test_counts_do_not_depend_on_chunk_size_or_threads(noise):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+def test_a_slice_with_its_offset_gets_the_counts_it_gets_inside_the_whole(noise):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    x = torch.randn(40, 5)
+    smooth = Smooth(model, 2, 0.9, noise=noise, seed=4)
+    whole = smooth.counts(x, 200, ESTIMATE, key=3)
+    parts = [smooth.counts(x[a:b], 200, ESTIMATE, key=3, offset=a) for a, b in [(0, 13), (13, 29), (29, 40)]]
+    assert np.array_equal(np.concatenate(parts), whole)
+    if noise == "fresh":  # without the offset a slice would reuse the first rows' draws
+        assert not np.array_equal(smooth.counts(x[13:29], 200, ESTIMATE, key=3), whole[13:29])
+
+
 def test_first_layer_shortcut_equals_adding_noise_to_the_input():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
