@@ -70,7 +70,7 @@ def test_metrics_show_holds_table_1_and_ape(repo):
     table = data["reports/table1.json"]["data"]
     assert list(table) == ["Base", "sigma=1"] and table["sigma=1"]["accuracy"] == certify["accuracy"]
     tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
-    assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "time", "pA_lower", "radius_units"]
+    assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "pA_lower", "radius_units"]
     assert len(tsv) == 1 + 1200
     for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
