@@ -131,7 +131,7 @@ class OutputPerturbation:
         self.evaluator, self.tau, self.epsilon = evaluator, tau, epsilon
         self.steps, self.step_fraction, self.bisection, self.margin = steps, step_fraction, bisection, margin
 
-    def calibrate(self, logits: np.ndarray, labels: np.ndarray, grid=tuple(0.25 * 2.0 ** np.arange(8)),
+    def calibrate(self, logits: np.ndarray, labels: np.ndarray, grid=tuple(0.25 * 2.0 ** np.arange(10)),
                   reach: float = 0.95, progress: bool = False) -> "OutputPerturbation":
         """eps = the smallest grid value bringing >= ``reach`` of the risky calibration outputs under tau."""
         for eps in tqdm(grid, desc="calibrate epsilon", disable=not progress):
@@ -165,6 +165,7 @@ class OutputPerturbation:
         mean_w = w.mean(1, keepdim=True)
         w = torch.where(mean_w > 0, w / mean_w.clamp_min(1e-300), torch.ones_like(w))
         box = self.epsilon * w
+        lower_margin = torch.nn.functional.one_hot(yhat, z.shape[1]).to(z.dtype) - 1.0 / z.shape[1]
         step = self.step_fraction * box
 
         target = self.tau - 1e-9  # so that recomputing the risk of a released output cannot cross tau
@@ -176,6 +177,9 @@ class OutputPerturbation:
                 break
             d = delta.clone().requires_grad_(True)
             g, = torch.autograd.grad(self._risk(z + d, y).sum(), d)
+            # where softmax has rounded to one-hot the gradient vanishes; there the only way to
+            # change the output is to lower the margin: step along -(e_yhat - 1 / C)
+            g = torch.where((g == 0).all(1, keepdim=True), lower_margin, g)
             with torch.no_grad():
                 new = torch.maximum(torch.minimum(delta - step * g.sign(), box), -box)
                 new = self._project(z, new, yhat)
