@@ -161,11 +161,13 @@ class OutputPerturbation:
         label_impact.scatter_(1, yhat[:, None], 1.0)
         runner_up = z.scatter(1, yhat[:, None], -torch.inf).argmax(1)
         label_impact.scatter_(1, runner_up[:, None], 1.0)
-        w = grad_r.abs() / (1.0 + label_impact)
+        info = grad_r.abs()
+        w = (info + info.mean(1, keepdim=True)) / (1.0 + label_impact)
         mean_w = w.mean(1, keepdim=True)
         w = torch.where(mean_w > 0, w / mean_w.clamp_min(1e-300), torch.ones_like(w))
         box = self.epsilon * w
-        lower_margin = torch.nn.functional.one_hot(yhat, z.shape[1]).to(z.dtype) - 1.0 / z.shape[1]
+        top = torch.nn.functional.one_hot(yhat, z.shape[1]).bool()
+        lower_margin = top.to(z.dtype) - 1.0 / z.shape[1]
         step = self.step_fraction * box
 
         target = self.tau - 1e-9  # so that recomputing the risk of a released output cannot cross tau
@@ -177,11 +179,14 @@ class OutputPerturbation:
                 break
             d = delta.clone().requires_grad_(True)
             g, = torch.autograd.grad(self._risk(z + d, y).sum(), d)
-            # where softmax has rounded to one-hot the gradient vanishes; there the only way to
-            # change the output is to lower the margin: step along -(e_yhat - 1 / C)
-            g = torch.where((g == 0).all(1, keepdim=True), lower_margin, g)
             with torch.no_grad():
-                new = torch.maximum(torch.minimum(delta - step * g.sign(), box), -box)
+                # descend on the risk without ever raising the confidence: the predicted logit
+                # may only go down, the others only up; where nothing is left (a softmax
+                # rounded to one-hot, or a risk that locally rewards even more confidence)
+                # step along the margin-lowering direction -(e_yhat - 1 / C) instead
+                move = torch.where(top, (-g).clamp_max(0.0), (-g).clamp_min(0.0))
+                move = torch.where((move == 0).all(1, keepdim=True), -lower_margin, move)
+                new = torch.maximum(torch.minimum(delta + step * move.sign(), box), -box)
                 new = self._project(z, new, yhat)
                 delta = torch.where(done[:, None], delta, new)
                 risk = self._risk(z + delta, y)
