@@ -19,11 +19,16 @@ or the predicted label when the querier gives none):
    smallest t still under tau (the label set is convex, so every point of the segment keeps
    the label). delta is centred (softmax ignores a common shift), which changes nothing
    released but its size. If no iterate reaches tau, the lowest-risk one is released.
+   The steps never raise the confidence (the predicted logit only goes down, the others only
+   up); where the gradient leaves no such move (a softmax rounded to one-hot, or a risk that
+   locally rewards even more confidence) they follow the margin-lowering direction
+   -(e_yhat - 1 / C), since the seed's exposure signal is "excessively high confidence".
 4. Adaptive intensity per output dimension (seed: "smaller perturbations on dimensions with
    high impact on the predicted label, larger on dimensions containing significant information
    for the attacker; importance through gradient analysis"): eps_j = eps * w_j / mean(w),
-   w_j = |dr/dz_j| / (1 + |dm/dz_j|), with m = z_yhat - max_(j != yhat) z_j the label margin
-   (its gradient is 1 on the predicted and the runner-up logit, 0 elsewhere).
+   w_j = (|dr/dz_j| + mean_k |dr/dz_k|) / (1 + |dm/dz_j|), with m = z_yhat - max_(j != yhat) z_j
+   the label margin (its gradient is 1 on the predicted and the runner-up logit, 0 elsewhere);
+   the mean term gives every logit some room.
    eps itself is calibrated on a calibration set (seed: "initial value determined by a
    statistical analysis of a calibration set"): the smallest value of a geometric grid that
    brings at least ``reach`` of the calibration set's risky outputs under tau.

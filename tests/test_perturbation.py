@@ -66,6 +66,25 @@ def test_labels_kept_risk_under_tau_untouched_rows_identical(defended):
     assert np.allclose(release.probs, softmax(release.logits))
 
 
+def test_confidence_never_rises_and_saturated_outputs_are_reached(defended):
+    """Outputs whose softmax rounds to one-hot (no gradient at all) are still brought under tau
+    when the budget allows: here the top logit is put 40 above the runner-up, and eps = 32."""
+    data, models, evaluator, defense = defended
+    z = logits(models["target"], data, "target")[0]
+    y = data["target_in"][1]
+    rows, top = np.arange(len(z)), z.argmax(1)
+    saturated = z.copy()
+    saturated[rows, top] = np.sort(z, 1)[:, -2] + 40.0
+    assert (softmax(saturated).max(1) == 1.0).all()
+    wide = OutputPerturbation(evaluator, epsilon=32.0)
+    for batch, defense_used in ((z, defense), (saturated, wide)):
+        release = defense_used(batch, y)
+        before, after = softmax(batch).max(1), release.probs.max(1)
+        assert (after <= before + 1e-12).all()
+        assert np.array_equal(release.probs.argmax(1), batch.argmax(1))
+    assert release.perturbed.mean() > 0.9 and release.reached[release.perturbed].mean() > 0.9
+
+
 def test_perturbation_is_minimal_along_its_direction(defended):
     """Bisection: shrinking a released perturbation by 1% puts the risk back above tau."""
     data, models, evaluator, defense = defended
