@@ -96,6 +96,17 @@ def test_perturbation_is_minimal_along_its_direction(defended):
     assert (evaluator.risk(shrunk, y[rows]) >= defense.tau - 1e-6).mean() > 0.95
 
 
+def test_release_does_not_depend_on_how_queries_are_batched(defended):
+    """Rows are searched independently; only BLAS rounding (about 1e-14) differs by batch."""
+    data, models, _, defense = defended
+    z = np.concatenate(logits(models["target"], data, "target"))
+    y = np.concatenate([data["target_in"][1], data["target_out"][1]])
+    whole = defense(z, y)
+    parts = [defense(z[i:i + 37], y[i:i + 37]) for i in range(0, len(z), 37)]
+    assert np.array_equal(whole.perturbed, np.concatenate([p.perturbed for p in parts]))
+    assert np.allclose(whole.logits, np.concatenate([p.logits for p in parts]), rtol=0, atol=1e-9)
+
+
 def test_without_labels_the_predicted_label_is_used(defended):
     data, models, _, defense = defended
     z = logits(models["target"], data, "target")[1]
