@@ -3,9 +3,10 @@
     .venv/bin/python bench/repeat_query.py            # table, then one JSON line
     .venv/bin/python bench/repeat_query.py --json     # the JSON line only
 
-Needs the pipeline's model and data (`make repro`). The victims are the positive and
-near-threshold test records (BMI >= B - 3, 200 sampled with the params' seed); the service
-answers PREDICT (N, alpha from params.yaml) at sigma = 1. For K answers seen per victim, the
+Needs the pipeline's model and data (`make repro`). The victims are the positive and negative
+test records near the threshold (|BMI - B| <= 3, 200 sampled with the params' seed); the
+service answers the majority vote over N = 10 noisy copies (Section 7.2) at sigma = 1, with
+fresh or keyed noise (``--serve-n`` changes N). For K answers seen per victim, the
 attacker keeps the BMI values whose answer law m(b) is plausible for the count of positive
 answers (``pipeline.attribute_attack.repeated_queries``). Widths are medians in BMI units.
 The secret for keyed noise comes from $RP_NOISE_SECRET, or a fixed demo secret.
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--near", type=float, default=3.0)
     parser.add_argument("--step", type=float, default=0.1)
     parser.add_argument("--calibration", type=int, default=20000)
+    parser.add_argument("--serve-n", type=int, default=10, help="noisy copies per served answer (majority vote)")
     parser.add_argument("--repeats", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
@@ -43,20 +45,20 @@ def main() -> None:
     a, meta = read_npz(ROOT / "data/processed/dataset.npz"), read_json(ROOT / "data/processed/meta.json")
     model = mlp.load(ROOT / "models/mlp.pt", len(meta["feature_names"]), params["train"]["hidden"])
     B, s = meta["threshold"], meta["sensitive_index"]
-    idx = attack.victims(a["test_raw"], B, args.near, args.records, seed)
+    idx = attack.victims(a["test_raw"], B, args.near, args.records, seed, above=args.near)
     truth, records = a["test_raw"][idx], a["test_x"][idx]
     grid = attack.sweep(a["train_raw"].min(), a["train_raw"].max(), args.step, B)
     on_grid = ape.Augmented(records, np.broadcast_to(grid, (len(idx), len(grid))), s, meta)
     own = ape.Augmented(records, truth[:, None], s, meta)[0:len(idx)]
     secret = os.environ.get("RP_NOISE_SECRET", "").encode() or b"robust-privacy bench secret"
-    out = attack.repeated_queries(model, args.sigma, own, on_grid, grid, truth, sm["n"], sm["alpha"],
-                                  args.repeats, args.calibration, seed, sm["chunk"], secret)
+    out = attack.repeated_queries(model, args.sigma, own, on_grid, grid, truth, args.serve_n, args.repeats,
+                                  args.calibration, seed, sm["chunk"], secret)
     result = {f"width_{mode}_k{k}": out[mode][k]["width_median"] for mode in ("fresh", "keyed") for k in args.repeats}
     result.update({f"coverage_{mode}_k{k}": out[mode][k]["coverage"] for mode in out for k in args.repeats})
-    result.update({"sigma": args.sigma, "victims": int(len(idx)), "n": sm["n"], "alpha": sm["alpha"]})
+    result.update({"sigma": args.sigma, "victims": int(len(idx)), "serve_n": args.serve_n})
     if not args.json:
-        print(f"{len(idx)} victims (BMI >= B - {args.near:g}), sigma={args.sigma:g}, PREDICT N={sm['n']}, "
-              f"alpha={sm['alpha']:g}; median interval width in {meta['sensitive']} (coverage of the truth)")
+        print(f"{len(idx)} victims (|BMI - B| <= {args.near:g}), sigma={args.sigma:g}, majority vote of "
+              f"N={args.serve_n}; median interval width in {meta['sensitive']} (coverage of the truth)")
         print(f"{'attacker':12s} " + " ".join(f"{'K=' + str(k):>16s}" for k in args.repeats))
         for mode, by_k in out.items():
             print(f"{mode:12s} " + " ".join(f"{by_k[k]['width_median']:8.2f} ({by_k[k]['coverage']:5.1%})"

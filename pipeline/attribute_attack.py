@@ -7,8 +7,8 @@ with y. Its hull [lo, hi] is the inferred interval (one query per grid value and
 
 ``averaging_interval`` is the repeated-query attacker: if the service answers with fresh noise,
 K answers for the victim's record are K independent draws, and the fraction k/K of positive
-answers estimates m(x) = P(answer = 1), a smooth function of p_A(x), i.e. of b. The attacker
-learns m(b) with its own queries and keeps the b whose m(b) is plausible for k of K.
+answers estimates m(x) = P(answer = 1), a function of p_A(x), i.e. of b. The attacker learns
+m(b) with its own queries and keeps the b whose m(b) is plausible for k of K.
 """
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ def sweep(lo: float, hi: float, step: float, threshold: float) -> np.ndarray:
     return threshold + step * np.arange(-below, above + 1)
 
 
-def victims(raw: np.ndarray, threshold: float, near: float, count: int, seed: int) -> np.ndarray:
-    """Sorted indices of up to ``count`` records with sensitive value >= B - ``near`` (the
-    positives and the near-threshold negatives), sampled without replacement with ``seed``."""
-    eligible = np.flatnonzero(raw >= threshold - near)
+def victims(raw: np.ndarray, threshold: float, near: float, count: int, seed: int,
+            above: float = np.inf) -> np.ndarray:
+    """Sorted indices of up to ``count`` records with sensitive value in [B - near, B + above]
+    (by default the positives and the near-threshold negatives), sampled with ``seed``."""
+    eligible = np.flatnonzero((raw >= threshold - near) & (raw <= threshold + above))
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(eligible, size=min(count, len(eligible)), replace=False))
 
@@ -52,11 +53,16 @@ def interval_summary(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> dict:
             "empty_rate": float(np.mean(~found))}
 
 
-def answer_law(p_a: np.ndarray, n: int, alpha: float) -> np.ndarray:
-    """m = P(PREDICT with n draws answers class 1) when P(f(x + eps) = 1) = p_a, for two
-    classes: sum of Binomial(n, p_a) probabilities of the counts k for which PREDICT returns 1."""
+def answer_law(p_a: np.ndarray, n: int, alpha: float | None = None) -> np.ndarray:
+    """m = P(the service answers class 1) when P(f(x + eps) = 1) = p_a, for two classes: the
+    sum of Binomial(n, p_a) probabilities of the counts k of ones for which it says 1. With
+    ``alpha``, the service is PREDICT (abstentions are not 1); without, the majority vote
+    (Section 7.2; a tie goes to class 0)."""
     k = np.arange(n + 1)
-    says_one = predict_from_counts(np.stack([n - k, k], axis=1), alpha) == 1
+    if alpha is None:
+        says_one = k > n - k
+    else:
+        says_one = predict_from_counts(np.stack([n - k, k], axis=1), alpha) == 1
     return binom.pmf(k[says_one], n, np.asarray(p_a)[..., None]).sum(axis=-1)
 
 
@@ -85,9 +91,10 @@ def certified_differences(grid: np.ndarray, answers: np.ndarray, released: np.nd
 
 
 def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarray, truth: np.ndarray,
-                     n: int, alpha: float, repeats: list[int], calibration: int, seed: int, chunk: int,
+                     n: int, repeats: list[int], calibration: int, seed: int, chunk: int,
                      secret: bytes) -> dict[str, dict[int, dict]]:
-    """The averaging attacker against a PREDICT service with fresh and with keyed noise.
+    """The averaging attacker against a service that answers the majority vote over n noisy
+    copies (Section 7.2's always-return-a-label mode), with fresh and with keyed noise.
 
     The attacker's m(b): p_A at every grid value from ``calibration`` noisy evaluations (its own
     queries, as many as it likes), then ``answer_law``. The victim's record ``own`` (R, d) is
@@ -98,11 +105,11 @@ def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarr
     """
     estimate = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=chunk, progress=True)
     p_a = estimate.counts(aug, calibration, ESTIMATE, key=0)[:, 1].reshape(aug.values.shape) / calibration
-    m = answer_law(p_a, n, alpha)
+    m = answer_law(p_a, n)
     k_max, out = max(repeats), {}
     for noise in ("fresh", "keyed"):
         served = Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret)
-        answers = served.predict(own.repeat_interleave(k_max, dim=0), n, alpha).reshape(len(own), k_max)
+        answers = served.vote(own.repeat_interleave(k_max, dim=0), n).reshape(len(own), k_max)
         for mode, draws in ([("fresh", None)] if noise == "fresh" else [("keyed", 1), ("keyed_naive", None)]):
             out[mode] = {}
             for k in repeats:

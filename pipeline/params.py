@@ -88,6 +88,7 @@ SPEC = {
         "noise": (str, lambda v: v in ("fresh", "keyed"), "fresh or keyed"),
         "secret_env": (str, lambda v: bool(v), "the name of an environment variable, e.g. RP_NOISE_SECRET"),
         "repeats": (list, _int_list, "a non-empty list of integers >= 1, e.g. [1, 10, 100]"),
+        "serve_n": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per majority-vote answer), e.g. 10"),
         "calibration": (int, lambda v: v >= 1, "an integer >= 1, e.g. 20000"),
     },
     "mlflow": {

@@ -30,8 +30,9 @@ def run() -> None:
     truth, records = a["test_raw"][idx], a["test_x"][idx]
     grid = attack.sweep(a["train_raw"].min(), a["train_raw"].max(), cfg["step"], B)
     sweep = ape.Augmented(records, np.hstack([truth[:, None], np.broadcast_to(grid, (len(idx), len(grid)))]), s, meta)
-    on_grid = ape.Augmented(records, np.broadcast_to(grid, (len(idx), len(grid))), s, meta)
-    own = ape.Augmented(records, truth[:, None], s, meta)[0:len(idx)]
+    near = np.abs(truth - B) <= cfg["near"]  # the averaging attacker's victims: near the threshold
+    own = ape.Augmented(records[near], truth[near, None], s, meta)[0:int(near.sum())]
+    on_grid = ape.Augmented(records[near], np.broadcast_to(grid, (int(near.sum()), len(grid))), s, meta)
     secret = os.environ.get(cfg["secret_env"], "").encode() or f"robust-privacy demo secret {seed}".encode()
     certified = pd.read_csv(APE, sep="\t").set_index(["config", "test_index"])
 
@@ -52,7 +53,7 @@ def run() -> None:
             sets = certified.loc[name].reindex(idx)
             m.update(attack.certified_differences(grid, answers, released, sets["ir_lo"].to_numpy(),
                                                   sets["i_lo"].to_numpy()))
-            repeated = attack.repeated_queries(model, sigma, own, on_grid, grid, truth, sm["n"], sm["alpha"],
+            repeated = attack.repeated_queries(model, sigma, own, on_grid, grid, truth[near], cfg["serve_n"],
                                                cfg["repeats"], cfg["calibration"], seed, sm["chunk"], secret)
             for mode, by_k in repeated.items():
                 widths[f"{name} {mode}"] = [by_k[k]["width_median"] for k in cfg["repeats"]]
@@ -66,7 +67,8 @@ def run() -> None:
     with atomic_path(RESULTS) as tmp:
         pd.concat(rows).to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     repeat_widths(FIGURE, cfg["repeats"], widths, unit)
-    write_json(METRICS, {"threshold": B, "victims": int(len(idx)), "grid_values": int(len(grid)), **metrics})
+    write_json(METRICS, {"threshold": B, "victims": int(len(idx)), "victims_near_threshold": int(near.sum()),
+                         "grid_values": int(len(grid)), **metrics})
     logged = {"attribute_attack": {k: v for k, v in cfg.items() if k != "secret_env"},
               "secret_source": "env" if os.environ.get(cfg["secret_env"]) else "default",
               "smoothing": {k: sm[k] for k in ("sigmas", "n", "alpha", "chunk")}, "seed": seed}

@@ -30,6 +30,7 @@ def test_sweep_puts_the_threshold_on_the_grid_and_covers_the_range():
 def test_victims_are_positives_and_near_threshold_records_only():
     raw = np.array([20.0, 30.5, 31.0, 33.5, 40.0, 29.9])
     assert attack.victims(raw, B, 2.0, 10, seed=0).tolist() == [2, 3, 4]
+    assert attack.victims(raw, B, 2.0, 10, seed=0, above=1.0).tolist() == [2, 3]
     picked = attack.victims(np.linspace(30, 40, 100), B, 3.0, 10, seed=1)
     assert len(picked) == 10 and np.all(np.diff(picked) > 0)
 
@@ -46,6 +47,12 @@ def test_answer_law_is_the_binomial_tail_past_predicts_threshold():
     # n = 20, alpha = 0.05: PREDICT says 1 iff k >= 15 (2 P(X >= 15) = 0.041; 2 P(X >= 14) = 0.115)
     p = np.array([0.3, 0.5, 0.7, 0.9])
     assert np.allclose(attack.answer_law(p, 20, 0.05), binom.sf(14, 20, p))
+
+
+def test_answer_law_of_the_majority_vote_sends_ties_to_class_0():
+    p = np.array([0.2, 0.5, 0.8])
+    assert np.allclose(attack.answer_law(p, 10), binom.sf(5, 10, p))  # 1 iff at least 6 of 10
+    assert np.allclose(attack.answer_law(p, 1), p)  # one noisy label: m = p_A
 
 
 def test_averaging_interval_inverts_the_clopper_pearson_interval():
@@ -81,8 +88,8 @@ def test_repeated_answers_narrow_the_interval_with_fresh_noise_but_not_with_keye
     grid = attack.sweep(20.0, 45.0, 0.1, B)
     on_grid = Augmented(np.zeros((12, 2), np.float32), np.broadcast_to(grid, (12, len(grid))), 0, META)
     own = Augmented(np.zeros((12, 2), np.float32), truth[:, None], 0, META)[0:12]
-    out = attack.repeated_queries(threshold_model(), 1.0, own, on_grid, grid, truth, n=10, alpha=0.5,
-                                  repeats=[1, 100], calibration=4000, seed=0, chunk=1 << 15, secret=b"k")
+    out = attack.repeated_queries(threshold_model(), 1.0, own, on_grid, grid, truth, n=10, repeats=[1, 100],
+                                  calibration=4000, seed=0, chunk=1 << 15, secret=b"k")
     fresh, keyed, naive = out["fresh"], out["keyed"], out["keyed_naive"]
     assert fresh[100]["width_median"] < fresh[1]["width_median"] / 3  # averaging pays with fresh noise
     assert fresh[100]["coverage"] >= 0.75  # and the narrow interval still holds the truth
