@@ -160,6 +160,22 @@ def test_a_slice_with_its_offset_gets_the_counts_it_gets_inside_the_whole(noise)
         assert not np.array_equal(smooth.counts(x[13:29], 200, ESTIMATE, key=3), whole[13:29])
 
 
+@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("d,h", [(12, 5), (4, 9)])  # h < d: noise drawn in the first layer's space
+def test_engine_equals_a_plain_loop_fed_its_own_noise(noise, d, h):
+    torch.manual_seed(2)  # a model that predicts both classes on these inputs
+    model = torch.nn.Sequential(torch.nn.Linear(d, h), torch.nn.ReLU(), torch.nn.Linear(h, 2))
+    x = 1.3 * torch.randn(25, d)
+    smooth = Smooth(model, 2, 0.8, noise=noise, seed=6, chunk=7 * 300)
+    fast = smooth.counts(x, 300, ESTIMATE, key=5)
+    with torch.no_grad():
+        ones = [int(model(x[i] + smooth.input_noise(x[i], 300, ESTIMATE, key=5, position=i)).argmax(1).sum())
+                for i in range(len(x))]
+    assert 0 < sum(ones) < 25 * 300  # both classes occur: the comparison has teeth
+    assert np.abs(fast[:, 1] - np.array(ones)).max() <= 1  # equal up to float rounding at the boundary
+    assert np.mean(fast[:, 1] == np.array(ones)) >= 0.9
+
+
 def test_first_layer_shortcut_equals_adding_noise_to_the_input():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
