@@ -9,12 +9,12 @@ from .smoothing import ABSTAIN, ESTIMATE, SELECT, Certificate, Smooth, certify_f
 
 
 def certify_table(model, x, y, sigma: float, cfg: dict, seed: int, unit_scale: float,
-                  compute: dict) -> pd.DataFrame:
+                  compute: dict, progress: bool = True) -> pd.DataFrame:
     """One row per input: idx, label, predict, radius, correct (Cohen et al.'s columns, less
     ``time``: wall time would make the file differ between identical runs; it is logged to
     MLflow instead), plus pA_lower and the radius in the sensitive attribute's units.
     The rows are certified in chunks where ``compute`` says (``pipeline.compute``)."""
-    parts = list(map_rows(certify_rows, len(y), compute, f"certify sigma={sigma:g}", model=model, x=x,
+    parts = list(map_rows(certify_rows, len(y), compute, f"certify sigma={sigma:g}", progress, model=model, x=x,
                           sigma=sigma, cfg=cfg, seed=seed))
     cert = Certificate(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("prediction", "pa_lower", "radius")))
     return pd.DataFrame({"idx": np.arange(len(y)), "label": y, "predict": cert.prediction,

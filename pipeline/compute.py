@@ -14,6 +14,7 @@ once. The driver shows one progress bar over all chunks.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
@@ -80,7 +81,7 @@ def connect(cfg: dict):
         address = cfg["address"] or None
         local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if address is None else {}
         try:
-            ray.init(address=address, runtime_env={"py_modules": [pipeline]}, logging_level=logging.WARNING,
+            ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]}, logging_level=logging.WARNING,
                      **local)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
