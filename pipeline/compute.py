@@ -67,8 +67,9 @@ def _ray_map(fn, chunks, compute, shared, bar):
 
 
 def connect(cfg: dict):
-    """Import Ray and join the cluster at ``cfg['address']`` (``""``: start a local instance
-    with ``cfg['local_cpus']`` CPUs, 0 = every core) unless this process already has, with
+    """Import Ray and join the cluster at ``cfg['address']`` (``""``: the one in ``RAY_ADDRESS``
+    if set, else a new local instance with ``cfg['local_cpus']`` CPUs, 0 = every core) unless
+    this process already has, with
     this package in the job's runtime environment. Returns the ``ray`` module."""
     import pipeline
 
@@ -78,8 +79,9 @@ def connect(cfg: dict):
         raise PipelineError("params.yaml: compute.backend is 'ray' but Ray is not installed; "
                             "fix: pip install -e '.[ray]', or set compute.backend: local") from None
     if not ray.is_initialized():
-        address = cfg["address"] or None
-        local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if address is None else {}
+        address = cfg["address"] or None  # None: Ray's own rule, RAY_ADDRESS if set, else a new instance
+        new = address is None and not os.environ.get("RAY_ADDRESS")
+        local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if new else {}
         try:
             ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]}, logging_level=logging.WARNING,
                      **local)
