@@ -69,8 +69,8 @@ def _ray_map(fn, chunks, compute, shared, bar):
 def connect(cfg: dict):
     """Import Ray and join the cluster at ``cfg['address']`` (``""``: the one in ``RAY_ADDRESS``
     if set, else a new local instance with ``cfg['local_cpus']`` CPUs, 0 = every core) unless
-    this process already has, with
-    this package in the job's runtime environment. Returns the ``ray`` module."""
+    this process already has, with this package in the job's runtime environment. Returns the
+    ``ray`` module."""
     import pipeline
 
     try:
@@ -83,8 +83,8 @@ def connect(cfg: dict):
         new = address is None and not os.environ.get("RAY_ADDRESS")
         local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if new else {}
         try:
-            ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]}, logging_level=logging.WARNING,
-                     **local)
+            ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]},
+                     logging_level=logging.WARNING, **local)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
                                 f"{cfg['address']!r} ({exc}); fix: start it (README, 'Running on a cluster') "
