@@ -269,3 +269,17 @@ def test_a_fresh_clone_pulls_every_output_from_the_dvc_remote_without_recomputin
     assert "Running stage" not in out.stdout and "didn't change, skipping" in out.stdout
     for path in outs:
         assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
+
+
+@pytest.mark.parametrize("key, value", [("backend", "dask"), ("chunk", 0), ("ray.address", "ray://"),
+                                        ("ray.address", "http://head:6379"), ("ray.cpus", 0), ("ray.max_retries", -1)])
+def test_bad_compute_params_name_the_key_and_the_fix(tmp_path, key, value):
+    from pipeline.errors import PipelineError
+    from pipeline.params import load_params
+
+    params = yaml.safe_load(open("params.yaml"))
+    section, *rest = key.split(".")
+    (params["compute"][section] if rest else params["compute"])[rest[0] if rest else key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match=rf"'compute\.{key}' = .*fix:"):
+        load_params(tmp_path / "params.yaml")
