@@ -64,3 +64,16 @@ def training_curve(path, history: list[dict]) -> None:
     ax.set_ylabel("loss (log)")
     ax2.set_ylabel("train accuracy")
     _save(fig, path)
+
+
+def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit: str) -> None:
+    """The averaging attacker: median inferred interval width against the number K of answers
+    seen for the victim, one line per (sigma, noise mode); keyed lines dashed."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, w in widths.items():
+        ax.plot(repeats, w, marker="o", linestyle="--" if "keyed" in name else "-", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("answers seen for the victim (K)")
+    ax.set_ylabel(f"median interval width ({unit})")
+    ax.legend(fontsize=7)
+    _save(fig, path)

@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
            ".gitignore"]
-STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "report"}
+STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report"}
 
 
 def sh(repo, *cmd, check=True):
@@ -38,6 +38,7 @@ def small(p):
     p["smoothing"].update(sigmas=[1.0], n0=50, n=100)
     p["ape"].update(points=50)
     p["ape"]["ablation"].update(ns=[50, 100])
+    p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
 
 
 def test_metrics_show_holds_table_1_and_ape(repo):
@@ -56,8 +57,20 @@ def test_metrics_show_holds_table_1_and_ape(repo):
     tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "pA_lower", "radius_units"]
     assert len(tsv) == 1 + 1200
-    for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png"):
+    attack = data["metrics/attribute_attack.json"]["data"]
+    assert attack["victims"] == 30 and {"base", "sigma=1"} <= set(attack)
+    assert attack["base"]["coverage"] > 0.9 and attack["sigma=1"]["queries"] == 30 * (1 + attack["grid_values"])
+    assert attack["sigma=1"]["repeat_keyed_k10_width"] == attack["sigma=1"]["repeat_keyed_k1_width"]
+    for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png",
+                "plots/attribute_attack_repeats.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_same_params_give_byte_identical_metrics_and_results(repo):
+    files = sorted(p for d in ("metrics", "reports", "results") for p in (repo / d).rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    sh(repo, "dvc", "repro", "--force")
+    assert len(files) > 8 and {p: p.read_bytes() for p in files} == before
 
 
 def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
