@@ -41,7 +41,8 @@ def main() -> None:
         for sigma in args.sigmas:
             cfg = [(f"sigma={sigma:g}", sigma, s["n"], s["alpha"])]
             start = time.perf_counter()
-            out = ape.evaluate(model, aug, cfg, s["n0"], noise, params["seed"], s["chunk"], progress=not args.json)
+            out = ape.evaluate(model, aug, cfg, s["n0"], noise, params["seed"], s["chunk"], params["compute"],
+                               progress=not args.json)
             seconds = time.perf_counter() - start
             positive = out[cfg[0][0]]["prediction"] == 1
             exp = ape.expansion(values, positive, meta["threshold"], params["ape"]["robust_quantile"])

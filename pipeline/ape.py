@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .compute import map_rows
 from .preprocess import to_standard
 
 
@@ -111,23 +112,41 @@ def configurations(smoothing: dict, ablation: dict) -> list[tuple[str, float, in
 
 
 def evaluate(model, aug: Augmented, configs, n0: int, noise: str, seed: int, chunk: int,
-             progress: bool = True) -> dict[str, dict]:
+             compute: dict, progress: bool = True) -> dict[str, dict]:
     """Certify every augmented row for each configuration (abstentions kept: Section 7.2).
 
     Selection counts are drawn once per sigma and estimation counts once per (sigma, N); each
     alpha reuses them, which is exactly what a separate run with the same draws would give.
+    The rows are counted in chunks where ``compute`` says (``pipeline.compute``), each chunk
+    for every configuration at once.
     Returns, per configuration, the prediction and the radius in standardised units (K, P).
     """
-    from .smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
+    from .smoothing import certify_from_counts
 
-    shape = aug.values.shape
-    engines, counts, out = {}, {}, {}
+    passes = {}  # sigma -> the estimation sizes N it needs
+    for _, sigma, n, _ in configs:
+        passes.setdefault(sigma, set()).add(n)
+    passes = {sigma: sorted(ns) for sigma, ns in passes.items()}
+    parts = list(map_rows(count_rows, len(aug), compute, "ape", progress, model=model, aug=aug, passes=passes, n0=n0,
+                          noise=noise, seed=seed, chunk=chunk))
+    counts = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    shape, out = aug.values.shape, {}
     for name, sigma, n, alpha in configs:
-        if sigma not in engines:
-            engines[sigma] = Smooth(model, 2, sigma, noise=noise, seed=seed, chunk=chunk, progress=progress)
-            counts[sigma, "select"] = engines[sigma].counts(aug, n0, SELECT, key=0)
-        if (sigma, n) not in counts:
-            counts[sigma, n] = engines[sigma].counts(aug, n, ESTIMATE, key=n)
         cert = certify_from_counts(counts[sigma, "select"], counts[sigma, n], alpha, sigma)
         out[name] = {"prediction": cert.prediction.reshape(shape), "radius": cert.radius.reshape(shape)}
+    return out
+
+
+def count_rows(start: int, stop: int, model, aug: Augmented, passes: dict, n0: int, noise: str, seed: int,
+               chunk: int) -> dict:
+    """Class counts of augmented rows [start, stop) for every sigma (selection: key 0) and every
+    N of that sigma (estimation: key N), with the draws the rows get inside the whole set."""
+    from .smoothing import ESTIMATE, SELECT, Smooth
+
+    rows, out = aug[start:stop], {}
+    for sigma, ns in passes.items():
+        smooth = Smooth(model, 2, sigma, noise=noise, seed=seed, chunk=chunk)
+        out[sigma, "select"] = smooth.counts(rows, n0, SELECT, key=0, offset=start)
+        for n in ns:
+            out[sigma, n] = smooth.counts(rows, n, ESTIMATE, key=n, offset=start)
     return out

@@ -4,18 +4,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .smoothing import ABSTAIN, Smooth
+from .compute import map_rows
+from .smoothing import ABSTAIN, ESTIMATE, SELECT, Certificate, Smooth, certify_from_counts
 
 
-def certify_table(model, x, y, sigma: float, cfg: dict, seed: int, unit_scale: float) -> pd.DataFrame:
+def certify_table(model, x, y, sigma: float, cfg: dict, seed: int, unit_scale: float,
+                  compute: dict, progress: bool = True) -> pd.DataFrame:
     """One row per input: idx, label, predict, radius, correct (Cohen et al.'s columns, less
     ``time``: wall time would make the file differ between identical runs; it is logged to
-    MLflow instead), plus pA_lower and the radius in the sensitive attribute's units."""
-    smooth = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=cfg["chunk"], progress=True)
-    cert = smooth.certify(x, cfg["n0"], cfg["n"], cfg["alpha"])
+    MLflow instead), plus pA_lower and the radius in the sensitive attribute's units.
+    The rows are certified in chunks where ``compute`` says (``pipeline.compute``)."""
+    parts = list(map_rows(certify_rows, len(y), compute, f"certify sigma={sigma:g}", progress, model=model, x=x,
+                          sigma=sigma, cfg=cfg, seed=seed))
+    cert = Certificate(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("prediction", "pa_lower", "radius")))
     return pd.DataFrame({"idx": np.arange(len(y)), "label": y, "predict": cert.prediction,
                          "radius": cert.radius, "correct": (cert.prediction == y).astype(int),
                          "pA_lower": cert.pa_lower, "radius_units": cert.radius * unit_scale})
+
+
+def certify_rows(start: int, stop: int, model, x, sigma: float, cfg: dict, seed: int) -> Certificate:
+    """CERTIFY for rows [start, stop) of ``x``, with the draws they get inside the whole set:
+    selection key 0, estimation key 1 (a fresh engine's first two calls)."""
+    smooth = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=cfg["chunk"])
+    rows = x[start:stop]
+    counts0 = smooth.counts(rows, cfg["n0"], SELECT, key=0, offset=start)
+    counts = smooth.counts(rows, cfg["n"], ESTIMATE, key=1, offset=start)
+    return certify_from_counts(counts0, counts, cfg["alpha"], sigma)
 
 
 def summary(table: pd.DataFrame) -> dict:

@@ -5,6 +5,7 @@ the file, the dotted key, the bad value and what to put there instead.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -90,6 +91,19 @@ SPEC = {
         "repeats": (list, _int_list, "a non-empty list of integers >= 1, e.g. [1, 10, 100]"),
         "serve_n": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per majority-vote answer), e.g. 10"),
         "calibration": (int, lambda v: v >= 1, "an integer >= 1, e.g. 20000"),
+    },
+    "compute": {
+        "backend": (str, lambda v: v in ("local", "ray"), "local or ray"),
+        "chunk": (int, lambda v: v >= 1, "an integer >= 1 (rows per chunk, one Ray task each), e.g. 10000"),
+        "ray": {
+            "address": (str, lambda v: re.fullmatch(r"|auto|(ray://)?[\w.\-]+:\d{1,5}", v) is not None,
+                        "\"\" (a local instance), auto (the cluster this machine joined), host:port "
+                        "(the head's GCS port) or ray://host:port (Ray Client)"),
+            "local_cpus": (int, lambda v: v >= 0, "an integer >= 0 (CPUs of a local instance; 0 = every core)"),
+            "cpus": (_num, _pos, "a number > 0 (CPUs per task), e.g. 1"),
+            "gpus": (_num, lambda v: v >= 0, "a number >= 0 (GPUs per task), e.g. 0"),
+            "max_retries": (int, lambda v: v >= 0, "an integer >= 0 (retries of a chunk whose worker died), e.g. 3"),
+        },
     },
     "mlflow": {
         "experiment": (str, lambda v: bool(v), "a non-empty experiment name"),

@@ -27,7 +27,7 @@ def run() -> None:
     results = {"base": {"prediction": ape.base_predictions(model, aug),
                         "radius": np.zeros(values.shape)}}
     results.update(ape.evaluate(model, aug, configs, smoothing["n0"], cfg["noise"], params["seed"],
-                                smoothing["chunk"]))
+                                smoothing["chunk"], params["compute"]))
 
     edges = ape.bin_edges(values, B, cfg["bin_width"])
     counts, metrics, rows = {}, {}, []
@@ -51,7 +51,7 @@ def run() -> None:
     write_json(METRICS, {"threshold": B, "records": int(values.shape[0]), **metrics})
 
     logged = {"ape": cfg, "smoothing": {k: smoothing[k] for k in ("sigmas", "n0", "n", "alpha", "chunk")},
-              "seed": params["seed"]}
+              "seed": params["seed"], "compute": params["compute"]}
     with stage_run(params, "ape", logged) as mlflow:
         for name, m in metrics.items():
             key = name.replace("=", "_").replace(",", "_")

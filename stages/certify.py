@@ -25,14 +25,14 @@ def run() -> None:
     a, meta = read_npz(DATASET), read_json(META)
     model = mlp.load(MODEL, len(meta["feature_names"]), params["train"]["hidden"])
     table = certify_table(model, torch.from_numpy(a["test_x"]), a["test_y"], float(tag), cfg,
-                          params["seed"], meta["sensitive_std"])
+                          params["seed"], meta["sensitive_std"], params["compute"])
     metrics = {"sigma": float(tag), **summary(table)}
     tsv, out = f"results/certify/sigma_{tag}.tsv", f"metrics/certify/sigma_{tag}.json"
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
     write_json(out, metrics)
     logged = {"smoothing": {k: cfg[k] for k in ("n0", "n", "alpha", "noise", "chunk")}, "sigma": float(tag),
-              "seed": params["seed"]}
+              "seed": params["seed"], "compute": params["compute"]}
     with stage_run(params, f"certify@{tag}", logged) as mlflow:
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(tsv)

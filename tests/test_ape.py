@@ -66,11 +66,12 @@ def test_configurations_cover_figure_1_and_appendix_a():
     assert ("sigma=3,N=100,alpha=0.99", 3.0, 100, 0.99) in cfgs and len(cfgs) == 6
 
 
-def test_evaluate_on_rows_made_on_the_fly_equals_the_materialised_rows():
+def test_evaluate_in_chunks_of_rows_made_on_the_fly_equals_the_materialised_rows():
     model = mlp(4, 8).eval()
     records = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     aug = Augmented(records, augment(np.array([35.0, 36.0, 40.0]), 33.4, 0.5, 6), 1, META)
-    lazy = evaluate(model, aug, [("s", 1.0, 60, 0.1)], n0=20, noise="fresh", seed=1, chunk=300, progress=False)["s"]
+    lazy = evaluate(model, aug, [("s", 1.0, 60, 0.1)], n0=20, noise="fresh", seed=1, chunk=300,
+                    compute={"backend": "local", "chunk": 5}, progress=False)["s"]
     smooth, rows = Smooth(model, 2, 1.0, noise="fresh", seed=1, chunk=64 * 60), aug[:]
     direct = certify_from_counts(smooth.counts(rows, 20, SELECT, key=0), smooth.counts(rows, 60, ESTIMATE, key=60),
                                  0.1, 1.0)

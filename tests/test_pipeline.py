@@ -1,13 +1,13 @@
 """End to end: ``dvc repro`` in a temporary git repository on a small config, then the metrics
-through ``dvc metrics show``, the MLflow store queried back, ``dvc exp run -S``, and bad input."""
+through ``dvc metrics show``, the MLflow store queried back, ``dvc exp run -S``, and bad input.
+The repository (fixture ``repo``, built once per session) is in ``conftest.py``, shared with
+``test_cluster.py``."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +39,6 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["ablation"].update(ns=[50, 100])
     p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    for item in PROJECT:
-        src, dst = ROOT / item, repo / item
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__")) if src.is_dir() else shutil.copy(src, dst)
-    edit_params(repo, small)
-    sh(repo, "git", "init", "-q")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init", "--allow-empty")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
-    sh(repo, "dvc", "repro")
-    return repo
 
 
 def test_metrics_show_holds_table_1_and_ape(repo):

@@ -1,0 +1,92 @@
+"""Where the Monte Carlo work runs: consecutive chunks of rows, in this process or as Ray tasks.
+
+``map_rows(fn, total, compute, desc, **shared)`` yields ``fn(start, stop, **shared)`` for the
+chunks [0, c), [c, 2c), ... of ``range(total)`` (c = ``compute.chunk`` rows), in order. A task
+certifies its rows with the engine's ``offset=start`` (``pipeline.smoothing``), and the noise
+depends only on the seed, a key, a stream and each row's position, so the results do not
+depend on the backend, the chunk size or how many workers share the chunks.
+
+``backend: ray`` submits one Ray task per chunk (``compute.ray.cpus``/``gpus`` each, retried
+up to ``max_retries`` times when its worker dies), ships this package to the workers with the
+job (so every node runs the driver's engine code), and puts ``shared`` in the object store
+once. The driver shows one progress bar over all chunks.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Iterator
+
+from tqdm.auto import tqdm
+
+from .errors import PipelineError
+
+
+def spans(total: int, rows: int) -> list[tuple[int, int]]:
+    """[(0, rows), (rows, 2 rows), ..., (.., total)]: the chunks covering range(total)."""
+    return [(start, min(start + rows, total)) for start in range(0, total, rows)]
+
+
+def map_rows(fn: Callable, total: int, compute: dict, desc: str, progress: bool = True, **shared) -> Iterator:
+    """Yield ``fn(start, stop, **shared)`` for every chunk of ``range(total)``, in order.
+
+    ``fn`` must be a module-level function of this package (Ray workers import it by name).
+    """
+    chunks = spans(total, compute["chunk"])
+    backend = _ray_map if compute["backend"] == "ray" else _local_map
+    with tqdm(total=total, desc=f"{desc} ({compute['backend']})", unit="input", mininterval=1.0,
+              disable=not progress) as bar:
+        yield from backend(fn, chunks, compute, shared, bar)
+
+
+def _local_map(fn, chunks, compute, shared, bar):
+    for start, stop in chunks:
+        result = fn(start, stop, **shared)
+        bar.update(stop - start)
+        yield result
+
+
+def _ray_map(fn, chunks, compute, shared, bar):
+    ray = connect(compute["ray"])
+    cfg = compute["ray"]
+    refs = {k: ray.put(v) for k, v in shared.items()}  # once, not once per task
+    task = ray.remote(fn).options(num_cpus=cfg["cpus"], num_gpus=cfg["gpus"], max_retries=cfg["max_retries"])
+    futures = [task.remote(start, stop, **refs) for start, stop in chunks]
+    index = {ref: i for i, ref in enumerate(futures)}
+    pending, done, next_ = list(futures), set(), 0
+    while next_ < len(futures):
+        ready, pending = ray.wait(pending, num_returns=1)
+        for ref in ready:  # progress as chunks finish, in whatever order
+            i = index[ref]
+            done.add(i)
+            bar.update(chunks[i][1] - chunks[i][0])
+        while next_ in done:  # results in order
+            yield ray.get(futures[next_])
+            futures[next_] = None  # let the object store free it
+            next_ += 1
+
+
+def connect(cfg: dict):
+    """Import Ray and join the cluster at ``cfg['address']`` (``""``: the one in ``RAY_ADDRESS``
+    if set, else a new local instance with ``cfg['local_cpus']`` CPUs, 0 = every core) unless
+    this process already has, with this package in the job's runtime environment. Returns the
+    ``ray`` module."""
+    import pipeline
+
+    try:
+        import ray
+    except ImportError:
+        raise PipelineError("params.yaml: compute.backend is 'ray' but Ray is not installed; "
+                            "fix: pip install -e '.[ray]', or set compute.backend: local") from None
+    if not ray.is_initialized():
+        address = cfg["address"] or None  # None: Ray's own rule, RAY_ADDRESS if set, else a new instance
+        new = address is None and not os.environ.get("RAY_ADDRESS")
+        local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if new else {}
+        try:
+            ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]},
+                     logging_level=logging.WARNING, **local)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
+                                f"{cfg['address']!r} ({exc}); fix: start it (README, 'Running on a cluster') "
+                                f"or set the address to \"\" for a local instance") from None
+    return ray
