@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-WIDTH = 32  # generator / critic base width
+WIDTH = 16  # generator / critic base width
 
 
 def _doublings(size: int) -> int:

@@ -3,6 +3,8 @@ sigma x N grid (paper Section 6): ASR, accuracy, queries and the reconstructions
 import numpy as np
 import pandas as pd
 
+import torch
+
 from pipeline import brepmi, inversion, nets
 from pipeline.io import atomic_path, read_json, read_npz, write_json
 from pipeline.params import load_params
@@ -19,6 +21,7 @@ def png(config: str) -> str:
 
 def run() -> None:
     params = load_params()
+    torch.set_num_threads(1)  # tiny batches of small images: torch's thread team only spins on a shared CPU
     b, grid, seed = params["brepmi"], params["inversion"], params["seed"]
     a, meta = read_npz(DATASET), read_json(META)
     classes, shape = len(meta["classes"]), meta["shape"]

@@ -1,6 +1,8 @@
 """DVC stages ``train_target`` and ``train_evaluator``: a classifier of the private classes (Section 6)."""
 import argparse
 
+import torch
+
 from pipeline import nets
 from pipeline.io import read_json, read_npz, save_state, write_json
 from pipeline.params import load_params
@@ -14,6 +16,7 @@ def run() -> None:
     parser.add_argument("--kind", required=True, choices=sorted(nets.BUILDERS))
     kind = parser.parse_args().kind
     params = load_params()
+    torch.set_num_threads(1)  # small convolutions: one thread is about as fast, and never spins against other processes
     a, meta = read_npz(DATASET), read_json(META)
     seed = params["seed"] + (kind == "evaluator")  # different initialisation and batch order
     model, history = nets.train_classifier(kind, a["train_x"], a["train_y"], len(meta["classes"]), params[kind], seed)
