@@ -74,8 +74,9 @@ def test_growth_threshold_and_radius_step_follow_the_official_rule():
     r = brepmi.attack(identity, brepmi.Oracle(labels), np.zeros(2, np.float32), 0,
                       brepmi.Config(max_iters_at_radius=4), torch.Generator().manual_seed(0))
     assert r.growths == 0 and r.reconstruction is None and r.iterations == 4 and r.radius == 2.0
-    # the step length is min(r / 3, 3) times the mean repulsion, clamped to the box
-    assert all(np.abs(p).max() <= 1.5 for p in r.path)
+    # step = min(r / 3, 3) times mean(-1[out] u_i) / r with 4 of 32 |u_i| = r out: at most (2 / 3) * 4 / 32
+    steps = np.linalg.norm(np.diff(np.stack(r.path), axis=0), axis=1)
+    assert len(steps) == 4 and (steps > 0).all() and (steps <= 2 / 3 * 4 / 32 + 1e-6).all()
 
 
 def test_initial_latents_are_the_first_in_class_draws():
@@ -177,3 +178,14 @@ def test_network_shapes(size):
     assert x.shape == (3, 1, size, size) and 0 <= x.min() and x.max() <= 1
     assert nets.critic(1, size)(x).shape == (3, 1)
     assert nets.target(1, size, 5)(x).shape == nets.evaluator(1, size, 5).eval()(x).shape == (3, 5)
+
+
+def test_a_configuration_is_reproducible_and_independent_of_the_chunk_size():
+    torch.manual_seed(0)
+    G, target, evaluator = nets.generator(1, 8, 100).eval(), nets.target(1, 8, 3), nets.evaluator(1, 8, 3).eval()
+    cfg = brepmi.Config(max_queries=33 * 3, init_batch=16, max_init_batches=2)
+    runs = [inversion.run(G, inversion.labeller(target, 3, 0.3, 5, seed=1, chunk=chunk), evaluator, cfg, 3, 2,
+                          100, seed=1) for chunk in (7, 5000)]
+    (rec_a, img_a, q_a), (rec_b, img_b, q_b) = runs
+    assert rec_a == rec_b and np.array_equal(img_a, img_b) and q_a == q_b
+    assert any(r["found_start"] for r in rec_a) and all(r["queries"] <= 99 for r in rec_a)
