@@ -9,8 +9,10 @@ the same inputs, N0, N, alpha, sigma and torch thread count. ``limit_us_per_inpu
 bound for evaluating the base classifier on 1,100 noisy copies: the FLOPs of one noisy
 evaluation (both dense layers) times 1,100, at this machine's measured dense matmul rate.
 Agreement is the fraction of inputs on which a contender and the reference both abstain or
-both certify the same class; ``agreement_baseline`` is that fraction between two reference
-runs with different seeds, the floor that independent Monte Carlo draws allow.
+both certify the same class. ``agreement`` pairs them: the reference loop is fed the engine's
+own noise (``Smooth.input_noise``), so any difference is the engine's doing, not Monte Carlo
+luck. ``agreement_independent_*`` compares with the reference's own randn_like draws; it cannot
+exceed ``agreement_baseline``, the agreement of two reference runs with different seeds.
 """
 from __future__ import annotations
 
@@ -29,29 +31,30 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline import model as mlp  # noqa: E402
 from pipeline.io import read_npz  # noqa: E402
-from pipeline.smoothing import ABSTAIN, Smooth, clopper_pearson_lower  # noqa: E402
+from pipeline.smoothing import ABSTAIN, ESTIMATE, SELECT, Smooth, clopper_pearson_lower  # noqa: E402
 
 
 def reference_certify(model, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
-                      batch: int = 1000) -> np.ndarray:
+                      batch: int = 1000, noise=None) -> np.ndarray:
     """Cohen et al.'s core.Smooth.certify, one input at a time (x.repeat + randn_like batches,
-    np.bincount counts, Clopper-Pearson lower bound), as a user would otherwise run it."""
-    def sample(row: torch.Tensor, num: int) -> np.ndarray:
+    np.bincount counts, Clopper-Pearson lower bound), as a user would otherwise run it.
+    ``noise(i, stream, num)``, if given, supplies input i's num noise vectors instead of
+    randn_like (the paired run: the reference fed the engine's own draws)."""
+    def sample(i: int, stream: int, num: int) -> np.ndarray:
         counts = np.zeros(2, dtype=np.int64)
-        remaining = num
-        while remaining > 0:
-            size = min(batch, remaining)
-            remaining -= size
-            rows = row.repeat((size, 1))
-            labels = model(rows + torch.randn_like(rows) * sigma).argmax(1)
-            counts += np.bincount(labels.numpy(), minlength=2)
+        given = noise(i, stream, num) if noise is not None else None
+        for start in range(0, num, batch):
+            size = min(batch, num - start)
+            rows = x[i:i + 1].repeat((size, 1))
+            eps = given[start:start + size] if given is not None else torch.randn_like(rows) * sigma
+            counts += np.bincount(model(rows + eps).argmax(1).numpy(), minlength=2)
         return counts
 
     out = np.empty(len(x), dtype=np.int64)
     with torch.no_grad():
-        for i, row in enumerate(x):
-            top = int(sample(row[None], n0).argmax())
-            p_lower = clopper_pearson_lower(sample(row[None], n)[top], n, alpha)
+        for i in range(len(x)):
+            top = int(sample(i, SELECT, n0).argmax())
+            p_lower = clopper_pearson_lower(sample(i, ESTIMATE, n)[top], n, alpha)
             out[i] = top if p_lower >= 0.5 else ABSTAIN
     return out
 
@@ -103,31 +106,37 @@ def main() -> None:
     ref, t_ref = timed(lambda: reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha))
     torch.manual_seed(1)  # a second, independent reference run: the Monte Carlo agreement floor
     baseline = float((reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha) == ref).mean())
-    rows = {"reference": (ref, t_ref)}
+    rows, paired = {"reference": (ref, t_ref)}, {}
     for noise in ("fresh", "shared"):
         engine = Smooth(model, 2, args.sigma, noise=noise, seed=0, chunk=chunk)
         engine.certify(warm, args.n0, args.n, args.alpha, key=999)
-        rows[noise] = timed(lambda: engine.certify(x, args.n0, args.n, args.alpha).prediction)
+        rows[noise] = timed(lambda: engine.certify(x, args.n0, args.n, args.alpha, key=0).prediction)
+        draws = lambda i, stream, num: engine.input_noise(x[i], num, stream, key=0, position=i)  # noqa: E731
+        paired[noise] = reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha, noise=draws)
     d, h = x.shape[1], model[0].out_features
     flops = 2 * (d * h + h * 2) * (args.n0 + args.n)
     rate = matmul_gflops()
     us = {k: 1e6 * t / len(x) for k, (_, t) in rows.items()}
-    agree = {k: float((rows[k][0] == ref).mean()) for k in ("fresh", "shared")}
+    agree = {k: float((rows[k][0] == paired[k]).mean()) for k in ("fresh", "shared")}
+    independent = {k: float((rows[k][0] == ref).mean()) for k in ("fresh", "shared")}
     result = {
         "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk, "sigma": args.sigma,
         "reference_us_per_input": us["reference"], "fresh_us_per_input": us["fresh"],
         "shared_us_per_input": us["shared"], "speedup_fresh": us["reference"] / us["fresh"],
         "speedup_shared": us["reference"] / us["shared"], "agreement_fresh": agree["fresh"],
-        "agreement_shared": agree["shared"], "agreement": min(agree.values()), "agreement_baseline": baseline,
+        "agreement_shared": agree["shared"], "agreement": min(agree.values()),
+        "agreement_independent_fresh": independent["fresh"], "agreement_independent_shared": independent["shared"],
+        "agreement_baseline": baseline,
         "matmul_gflops": rate, "limit_us_per_input": 1e6 * flops / (rate * 1e9),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if not args.json:
         print(f"{len(x)} inputs ({source}), sigma={args.sigma}, N0={args.n0}, N={args.n}, alpha={args.alpha}, "
               f"{result['threads']} threads, chunk {chunk}")
-        print(f"{'contender':10s} {'us/input':>10s} {'speed-up':>9s} {'agreement':>10s}")
+        print(f"{'contender':10s} {'us/input':>10s} {'speed-up':>9s} {'agreement':>10s} {'independent':>12s}")
         for k in rows:
-            print(f"{k:10s} {us[k]:10.1f} {us['reference'] / us[k]:9.1f} {agree.get(k, 1.0):10.4f}")
+            print(f"{k:10s} {us[k]:10.1f} {us['reference'] / us[k]:9.1f} {agree.get(k, 1.0):10.4f} "
+                  f"{independent.get(k, 1.0):12.4f}")
         print(f"agreement of two independent reference runs (Monte Carlo floor): {baseline:.4f}")
         print(f"limit: {result['limit_us_per_input']:.1f} us/input ({flops / 1e6:.1f} MFLOP per input at "
               f"{rate:.0f} GFLOP/s); peak RSS {result['peak_rss_mb']:.0f} MB")

@@ -1,6 +1,6 @@
 """Soundness audit: how often does the engine certify a wrong class or too large a radius?
 
-    .venv/bin/python bench/coverage.py [--noise fresh|shared] [--trials 10000] [--json]
+    .venv/bin/python bench/coverage.py [--noise fresh|shared|keyed] [--trials 10000] [--json]
 
 The base classifier is linear, f(x) = 1[w.x + b > 0], so its smoothed version is known in
 closed form: p_A(x) = Phi(|w.x + b| / (sigma ||w||)), g(x) = f(x), and the true certified
@@ -8,7 +8,8 @@ radius is |w.x + b| / ||w||. Each trial certifies one input (margins spread so t
 covers [0.5, 0.999]); a false certification is a returned class other than g(x) or a radius
 above the true one. Each trial of PREDICT likewise counts a returned class other than g(x).
 Both rates must stay below alpha + 3 standard errors. In ``shared`` mode every trial is its
-own call, so every trial sees its own bank: the guarantee audited is the per-input one.
+own call, so every trial sees its own bank: the guarantee audited is the per-input one. In
+``keyed`` mode the noise comes from an HMAC of each (distinct) input under a fixed secret.
 The last line is one JSON object.
 """
 import argparse
@@ -41,8 +42,8 @@ def audit(noise: str, trials: int, alpha: float, sigma: float, n0: int, n: int, 
     along -= (along @ unit)[:, None] * unit
     x = torch.tensor(along - b * w / (w @ w) + margins[:, None] * unit, dtype=torch.float32)
     truth, true_radius = (margins > 0).astype(int), np.abs(margins)
-    smooth = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=seed)
-    if noise == "fresh":
+    smooth = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=seed, secret=b"audit %d" % seed)
+    if noise != "shared":
         cert = smooth.certify(x, n0, n, alpha)
         prediction, radius, predicted = cert.prediction, cert.radius, smooth.predict(x, n, alpha)
     else:  # one call, hence one bank, per trial
@@ -61,7 +62,7 @@ def audit(noise: str, trials: int, alpha: float, sigma: float, n0: int, n: int, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--noise", choices=["fresh", "shared"], default="fresh")
+    parser.add_argument("--noise", choices=["fresh", "shared", "keyed"], default="fresh")
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--sigma", type=float, default=1.0)

@@ -125,6 +125,15 @@ SPEC = {
         "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 100]"),
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 32768"),
     },
+    "attribute_attack": {
+        "records": (int, lambda v: v >= 1, "an integer >= 1, e.g. 200"),
+        "near": (_num, lambda v: v >= 0, "a number >= 0 (sensitive-attribute units), e.g. 3.0"),
+        "step": (_num, _pos, "a number > 0 (sensitive-attribute units), e.g. 0.1"),
+        "noise": (str, lambda v: v in ("fresh", "keyed"), "fresh or keyed"),
+        "secret_env": (str, lambda v: bool(v), "the name of an environment variable, e.g. RP_NOISE_SECRET"),
+        "repeats": (list, _int_list, "a non-empty list of integers >= 1, e.g. [1, 10, 100]"),
+        "calibration": (int, lambda v: v >= 1, "an integer >= 1, e.g. 20000"),
+    },
     "mlflow": {
         "experiment": (str, lambda v: bool(v), "a non-empty experiment name"),
         "tracking_uri": (str, _any, "an MLflow tracking URI, or \"\" for the local sqlite store"),

@@ -107,3 +107,16 @@ def figure3(path, sigmas: list[float], ns: list[int], asr: dict, acc: dict, base
     ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center left")
     ax.set_title("Figure 3: BREP-MI against the smoothed target", fontsize=10)
     _save(fig, path)
+
+
+def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit: str) -> None:
+    """The averaging attacker: median inferred interval width against the number K of answers
+    seen for the victim, one line per (sigma, noise mode); keyed lines dashed."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, w in widths.items():
+        ax.plot(repeats, w, marker="o", linestyle="--" if "keyed" in name else "-", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("answers seen for the victim (K)")
+    ax.set_ylabel(f"median interval width ({unit})")
+    ax.legend(fontsize=7)
+    _save(fig, path)

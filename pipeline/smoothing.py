@@ -13,7 +13,8 @@ The smoothed classifier is g(x) = argmax_c P(f(x + eps) = c), eps ~ N(0, sigma^2
 * ``vote``: the always-return-a-label mode of the paper's Section 7.2 (majority vote, no test).
 
 Noise modes (every result depends only on the seed, a key (the call number unless given)
-and each input's position, never on the chunk size or the thread count):
+and each input's position, or on a secret and the input's bytes, never on the chunk size or
+the thread count):
 
 * ``fresh``: every input gets its own i.i.d. draws, from a generator seeded by
   (seed, key, stream, position), as in Cohen et al.
@@ -24,9 +25,16 @@ and each input's position, never on the chunk size or the thread count):
   bank affects many inputs at once), so the *expected* fraction of wrong certificates is
   still <= alpha but its spread across runs is larger. The bank is pushed through the first
   linear layer once per call, f(x + eps) = tail(W x + b + W eps), which is what makes it fast.
+* ``keyed``: every input gets its own i.i.d. draws, from a generator seeded by
+  HMAC-SHA256(secret, stream, the input's float32 bytes). Distinct inputs get independent
+  noise, so each certificate holds as with ``fresh``; the same input always gets the same
+  draws, so a served model answers a repeated query identically and averaging repeated
+  answers (README, "Threats and guarantees") learns nothing new.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,14 +113,16 @@ class Smooth:
     """
 
     def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
-                 seed: int = 0, chunk: int = 32768, progress: bool = False):
+                 seed: int = 0, chunk: int = 32768, progress: bool = False, secret: bytes | None = None):
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
-        if noise not in ("fresh", "shared"):
-            raise ValueError(f"noise must be 'fresh' or 'shared', got {noise!r}")
+        if noise not in ("fresh", "shared", "keyed"):
+            raise ValueError(f"noise must be 'fresh', 'shared' or 'keyed', got {noise!r}")
+        if noise == "keyed" and not secret:
+            raise ValueError("keyed noise needs a non-empty secret")
         base.eval()
         self.num_classes, self.sigma = num_classes, float(sigma)
-        self.noise, self.seed, self.chunk, self.progress = noise, seed, chunk, progress
+        self.noise, self.seed, self.chunk, self.progress, self.secret = noise, seed, chunk, progress, secret
         self.calls = 0
         self._local = threading.local()  # per-thread work buffers, kept between calls
         self.first = self.second = self.factor = None
@@ -173,17 +183,17 @@ class Smooth:
         width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
         bank = None
         if self.noise == "shared":
-            bank = self._scale(self._draw(_mix(self.seed, key, stream), n, shape))
+            bank = self._scale(self._draw(self._seed(key, stream), n, shape))
             bank = bank.T.contiguous() if self.second is not None else bank  # (h, n) for _two_layers
         step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
 
         @torch.inference_mode()
         def work(start: int) -> np.ndarray:
             rows = self._rows(x, start, start + step)
-            if bank is None:  # fresh: each row's draws from its own generator
+            if bank is None:  # fresh or keyed: each row's draws from its own generator
                 draws = self._buffer("draws", (len(rows), n, *shape))
                 for i in range(len(rows)):
-                    gen = torch.Generator().manual_seed(_mix(self.seed, key, stream, offset + start + i))
+                    gen = torch.Generator().manual_seed(self._seed(key, stream, offset + start + i, rows[i]))
                     torch.randn(draws.shape[1:], generator=gen, out=draws[i])
             if self.second is not None:
                 logits = self._two_layers(rows, bank if bank is not None else draws, n)
@@ -237,6 +247,26 @@ class Smooth:
     def _rows(x, start: int, stop: int) -> torch.Tensor:
         return torch.as_tensor(x[start:stop]).float()
 
+    def input_noise(self, row: torch.Tensor, n: int, stream: int, key: int, position: int = 0) -> torch.Tensor:
+        """The n noise vectors (n, *row.shape) that ``counts`` adds to the input ``row`` at
+        ``position``, in input space, for checking the engine against a plain loop: f(row + e_j)
+        is the engine's j-th evaluation, up to float rounding. With the first-layer factor F
+        (h < d) the engine draws W eps = sigma F z, z ~ N(0, I_h); the vector returned is
+        sigma W^+ F z, which W maps to the same point (W W^+ = I for W of full row rank)."""
+        seed = self._seed(key, stream, position, torch.as_tensor(row).float())
+        if self.factor is None or self.factor.shape[1] == row.shape[-1]:  # draws live in input space
+            return self.sigma * self._draw(seed, n, row.shape)
+        lift = self.factor.double().T @ torch.linalg.pinv(self.first.weight.detach().double()).T
+        return (self.sigma * self._draw(seed, n, self.factor.shape[1:]).double() @ lift).float()
+
+    def _seed(self, key: int, stream: int, position: int = 0, row: torch.Tensor | None = None) -> int:
+        """Seed of the standard-normal draws: one bank per (key, stream) with shared noise, one
+        per (key, stream, position) with fresh noise, one per (stream, row bytes) with keyed."""
+        if self.noise == "keyed":
+            message = stream.to_bytes(8, "little") + row.contiguous().numpy().tobytes()
+            return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:8], "little") >> 1
+        return _mix(self.seed, key, stream) if self.noise == "shared" else _mix(self.seed, key, stream, position)
+
     @staticmethod
     def _draw(seed: int, n: int, shape) -> torch.Tensor:
         return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
@@ -251,6 +281,7 @@ class Smooth:
         """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
         axis so that W2 is one matrix product per row: relu(a + P) W2^T = max(P, -a) W2^T + a W2^T
         with a = W1 x + b1 and P = W1 eps (one pass over the hidden activations, not three).
+        For two classes and no tail, the margin l1 - l0 (C, n) instead: label 1 iff it is > 0.
         ``noise``: the shared bank W eps as (h, n), or fresh standard-normal draws (C, n, k)."""
         a = self._lift(rows, self.first)
         hidden = self._buffer("hidden", (len(rows), a.shape[1], n))
@@ -260,15 +291,20 @@ class Smooth:
             torch.matmul(self.sigma * self.factor, noise.transpose(1, 2), out=hidden)
             torch.maximum(hidden, -a[:, :, None], out=hidden)
         w2 = self.second.weight.detach()  # a plain tensor: matmul with a Parameter takes a slow path
-        y = torch.matmul(w2, hidden).add_(self._lift(a, self.second)[:, :, None])
+        shift = self._lift(a, self.second)  # W2 a + b2
+        if self.num_classes == 2 and not len(self.tail):  # only the sign of l1 - l0 matters: one row
+            margin = torch.matmul((w2[1] - w2[0])[None], hidden)[:, 0]
+            return margin.add_((shift[:, 1] - shift[:, 0])[:, None])
+        y = torch.matmul(w2, hidden).add_(shift[:, :, None])
         if len(self.tail):
             return self.tail(y.transpose(1, 2).flatten(0, 1)).view(len(rows), -1, self.num_classes)
         return y.transpose(1, 2)
 
     def _count(self, logits: torch.Tensor) -> np.ndarray:
-        """Per-row class counts of argmax labels (ties go to the lowest class)."""
+        """Per-row class counts of argmax labels (ties go to the lowest class), from logits
+        (C, n, K) or, for two classes, margins l1 - l0 (C, n)."""
         if self.num_classes == 2:  # the same labels as argmax, in one comparison
-            ones = (logits[..., 1] > logits[..., 0]).sum(dim=1)
+            ones = (logits > 0 if logits.dim() == 2 else logits[..., 1] > logits[..., 0]).sum(dim=1)
             return torch.stack([logits.shape[1] - ones, ones], dim=1).numpy()
         rows, k = len(logits), self.num_classes
         labels = logits.argmax(dim=-1) + torch.arange(rows)[:, None] * k

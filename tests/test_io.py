@@ -52,3 +52,51 @@ def test_pickled_objects_are_refused(tmp_path):
     np.savez(path, x=np.array([object()], dtype=object))
     with pytest.raises(PipelineError, match="unreadable"):
         read_npz(path)
+
+
+def test_a_process_killed_mid_write_leaves_the_previous_file_and_a_rerun_completes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = tmp_path / "metrics" / "out.json"
+    write_json(target, {"complete": 1})
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+from pipeline.io import atomic_path
+with atomic_path({str(target)!r}) as tmp:
+    with open(tmp, "w") as f:
+        f.write('{{"half": ')
+        f.flush()
+        print("ready", flush=True)
+        time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert json.loads(target.read_text()) == {"complete": 1}  # never the half-written file
+    leftovers = [p.name for p in target.parent.iterdir() if p != target]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".out.json.") and leftovers[0].endswith(".tmp")
+    write_json(target, {"complete": 2})  # the re-run
+    assert json.loads(target.read_text()) == {"complete": 2}
+
+
+def test_code_in_data_files_is_refused(tmp_path):
+    from pipeline.params import load_params
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("executed",))
+
+    path = tmp_path / "model.pt"
+    torch.save({"weight": torch.zeros(1), "evil": Evil()}, path)
+    with pytest.raises(PipelineError):
+        load_state(path)
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: !!python/object/apply:os.system ['echo executed']\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_params(params)

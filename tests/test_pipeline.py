@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
            ".gitignore"]
-STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "report",
+STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
           "images", "train_target", "train_evaluator", "train_gan", "invert", "inversion_report"}
 
 
@@ -45,6 +45,7 @@ def small(p):
     p["gan"].update(steps=5, batch_size=16, critic_iters=2)
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
     p["inversion"].update(sigmas=[0.1], ns=[10])
+    p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,12 @@ def test_metrics_show_holds_table_1_and_ape(repo):
     tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "pA_lower", "radius_units"]
     assert len(tsv) == 1 + 1200
-    for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png"):
+    attack = data["metrics/attribute_attack.json"]["data"]
+    assert attack["victims"] == 30 and {"base", "sigma=1"} <= set(attack)
+    assert attack["base"]["coverage"] > 0.9 and attack["sigma=1"]["queries"] == 30 * (1 + attack["grid_values"])
+    assert attack["sigma=1"]["repeat_keyed_k10_width"] == attack["sigma=1"]["repeat_keyed_k1_width"]
+    for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png",
+                "plots/attribute_attack_repeats.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -98,6 +104,13 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
                 "plots/inversion/sigma_0.1_N_10.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
+
+
+def test_the_same_params_give_byte_identical_metrics_and_results(repo):
+    files = sorted(p for d in ("metrics", "reports", "results") for p in (repo / d).rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    sh(repo, "dvc", "repro", "--force")
+    assert len(files) > 8 and {p: p.read_bytes() for p in files} == before
 
 
 def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):

@@ -8,6 +8,9 @@ from scipy.stats import binom, binomtest, norm
 from pipeline.smoothing import (ABSTAIN, ESTIMATE, SELECT, Smooth, binomial_pvalue, certify_from_counts,
                                 clopper_pearson_lower, predict_from_counts)
 
+NOISES = ["fresh", "shared", "keyed"]
+SECRET = b"test secret"
+
 
 def linear_classifier(w, b):
     """f(x) = 1 if w.x + b > 0 else 0, as logits (0, w.x + b)."""
@@ -71,13 +74,13 @@ def test_predict_from_counts_abstains_on_close_votes():
     assert predict_from_counts(counts, 0.01).tolist() == [1, ABSTAIN, 0]
 
 
-@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("noise", NOISES)
 def test_certify_never_overstates_the_true_radius_beyond_alpha(noise):
     w, b, sigma, alpha = [1.0, -2.0, 0.5, 3.0], 0.3, 1.0, 0.05
     rng = np.random.default_rng(0)
     margins = rng.uniform(-2.0, 2.0, size=3000) * sigma
     x = inputs_with_margins(w, b, margins)
-    smooth = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=3, chunk=128)
+    smooth = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, secret=SECRET, seed=3, chunk=128)
     cert = smooth.certify(x, n0=50, n=200, alpha=alpha)
     true_class = (margins > 0).astype(int)
     true_radius = np.abs(margins)  # distance to the boundary of g, which is the hyperplane itself
@@ -90,24 +93,24 @@ def test_certify_never_overstates_the_true_radius_beyond_alpha(noise):
     assert far.sum() > 300 and np.median(cert.radius[far] / true_radius[far]) > 0.7
 
 
-@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("noise", NOISES)
 def test_predict_returns_the_smoothed_class_or_abstains(noise):
     w, b, sigma, alpha = [2.0, 1.0], -0.5, 0.5, 0.05
     margins = np.linspace(-0.3, 0.3, 2000) * sigma  # pA in about [0.5, 0.62]: a hard regime
     x = inputs_with_margins(w, b, margins)
-    pred = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=4).predict(x, n=300, alpha=alpha)
+    pred = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, secret=SECRET, seed=4).predict(x, n=300, alpha=alpha)
     wrong = (pred != ABSTAIN) & (pred != (margins > 0).astype(int))
     assert wrong.mean() <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / len(x))
     assert (pred != ABSTAIN).mean() > 0.2  # it does answer when the vote is clear enough
 
 
 @pytest.mark.parametrize("w", [[1.0, 1.0], [1.0, -2.0, 0.5, 3.0, 0.0]])  # noise in input space / in W's space
-@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("noise", NOISES)
 def test_vote_fraction_matches_closed_form_pa(w, noise):
     b, sigma = 0.2, 1.5
     margins = np.array([0.0, 0.5, 1.0, -1.0, 2.5])
     x = inputs_with_margins(w, b, margins)
-    counts = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, seed=5).counts(x, 20000, ESTIMATE)
+    counts = Smooth(linear_classifier(w, b), 2, sigma, noise=noise, secret=SECRET, seed=5).counts(x, 20000, ESTIMATE)
     assert np.allclose(counts[:, 1] / 20000, norm.cdf(margins / sigma), atol=0.015)
     assert Smooth(linear_classifier(w, b), 2, sigma, seed=5).vote(x[1:], 501).tolist() == [1, 1, 0, 1]
 
@@ -131,33 +134,49 @@ def test_noise_drawn_in_the_first_layer_space_has_the_input_noise_law():
     assert np.all(np.abs(fast - plain) < 4 * np.sqrt(0.25 * 2 / 40000))
 
 
-@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("noise", NOISES)
 def test_counts_do_not_depend_on_chunk_size_or_threads(noise):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     x = torch.randn(45, 9)
-    ref = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=45 * 150).counts(x, 150, SELECT, key=0)
+    ref = Smooth(model, 3, 0.7, noise=noise, secret=SECRET, seed=11, chunk=45 * 150).counts(x, 150, SELECT, key=0)
     threads = torch.get_num_threads()
     try:
         for rows, nthreads in [(1, threads), (7, threads), (16, 1), (64, 1)]:
             torch.set_num_threads(nthreads)
-            got = Smooth(model, 3, 0.7, noise=noise, seed=11, chunk=rows * 150).counts(x, 150, SELECT, key=0)
+            got = Smooth(model, 3, 0.7, noise=noise, secret=SECRET, seed=11, chunk=rows * 150).counts(x, 150, SELECT, key=0)
             assert np.array_equal(got, ref), (rows, nthreads)
     finally:
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("noise", ["fresh", "shared"])
+@pytest.mark.parametrize("noise", NOISES)
 def test_a_slice_with_its_offset_gets_the_counts_it_gets_inside_the_whole(noise):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     x = torch.randn(40, 5)
-    smooth = Smooth(model, 2, 0.9, noise=noise, seed=4)
+    smooth = Smooth(model, 2, 0.9, noise=noise, secret=SECRET, seed=4)
     whole = smooth.counts(x, 200, ESTIMATE, key=3)
     parts = [smooth.counts(x[a:b], 200, ESTIMATE, key=3, offset=a) for a, b in [(0, 13), (13, 29), (29, 40)]]
     assert np.array_equal(np.concatenate(parts), whole)
     if noise == "fresh":  # without the offset a slice would reuse the first rows' draws
         assert not np.array_equal(smooth.counts(x[13:29], 200, ESTIMATE, key=3), whole[13:29])
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("d,h", [(12, 5), (4, 9)])  # h < d: noise drawn in the first layer's space
+def test_engine_equals_a_plain_loop_fed_its_own_noise(noise, d, h):
+    torch.manual_seed(2)  # a model that predicts both classes on these inputs
+    model = torch.nn.Sequential(torch.nn.Linear(d, h), torch.nn.ReLU(), torch.nn.Linear(h, 2))
+    x = 1.3 * torch.randn(25, d)
+    smooth = Smooth(model, 2, 0.8, noise=noise, secret=SECRET, seed=6, chunk=7 * 300)
+    fast = smooth.counts(x, 300, ESTIMATE, key=5)
+    with torch.no_grad():
+        ones = [int(model(x[i] + smooth.input_noise(x[i], 300, ESTIMATE, key=5, position=i)).argmax(1).sum())
+                for i in range(len(x))]
+    assert 0 < sum(ones) < 25 * 300  # both classes occur: the comparison has teeth
+    assert np.abs(fast[:, 1] - np.array(ones)).max() <= 1  # equal up to float rounding at the boundary
+    assert np.mean(fast[:, 1] == np.array(ones)) >= 0.9
 
 
 def test_first_layer_shortcut_equals_adding_noise_to_the_input():
@@ -174,8 +193,8 @@ def test_first_layer_shortcut_equals_adding_noise_to_the_input():
 
     x = torch.randn(30, 6)
     for noise in ("fresh", "shared"):  # h = 8 >= d = 6: the same input-space draws, projected
-        fast = Smooth(model, 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
-        plain = Smooth(Opaque(), 2, 0.5, noise=noise, seed=2).counts(x, 400, ESTIMATE, key=0)
+        fast = Smooth(model, 2, 0.5, noise=noise, secret=SECRET, seed=2).counts(x, 400, ESTIMATE, key=0)
+        plain = Smooth(Opaque(), 2, 0.5, noise=noise, secret=SECRET, seed=2).counts(x, 400, ESTIMATE, key=0)
         assert np.abs(fast - plain).max() <= 1  # equal up to float rounding at the boundary
     assert not model[1].inplace  # the engine's in-place activations are its own copies
 
@@ -189,6 +208,22 @@ def test_noise_modes_differ_and_calls_get_fresh_noise():
     assert len(set(first[:, 1])) > 5  # fresh: inputs get different draws
     shared = Smooth(model, 2, 1.0, noise="shared", seed=0).counts(x, 100, ESTIMATE)
     assert len(set(shared[:, 1])) == 1  # shared: identical inputs see the identical bank
+
+
+def test_keyed_noise_answers_a_repeated_query_identically_and_distinct_inputs_independently():
+    model = linear_classifier([1.0, 0.0], 0.0)
+    x = torch.zeros(40, 2)
+    x[:, 1] = torch.arange(40) * 1e-3  # distinct inputs (the classifier ignores the second feature)
+    smooth = Smooth(model, 2, 1.0, noise="keyed", secret=SECRET)
+    first = smooth.counts(x, 200, ESTIMATE)
+    again = smooth.counts(x.flip(0), 200, ESTIMATE)[::-1]
+    assert np.array_equal(first, again)  # a later call, other positions: the same answers
+    assert len(set(first[:, 1])) > 10  # pA = 1/2 for every input: distinct inputs, distinct draws
+    other = Smooth(model, 2, 1.0, noise="keyed", secret=b"another secret").counts(x, 200, ESTIMATE)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(first, smooth.counts(x, 200, SELECT))  # streams stay independent
+    with pytest.raises(ValueError, match="secret"):
+        Smooth(model, 2, 1.0, noise="keyed")
 
 
 def test_bad_sigma_is_refused():
