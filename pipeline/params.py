@@ -39,6 +39,12 @@ def _any(v):
     return True
 
 
+_classifier_spec = {
+    "epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+    "lr": (_num, _pos, "a number > 0"),
+}
+
 SPEC = {
     "seed": (int, lambda v: v >= 0, "a non-negative integer"),
     "data": {
@@ -81,6 +87,44 @@ SPEC = {
             "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [100, 1000]"),
             "alphas": (list, _prob_list, "a non-empty list of numbers in (0, 1), e.g. [0.01, 0.99]"),
         },
+    },
+    "images": {
+        "source": (str, lambda v: v in ("digits", "folder", "celeba"), "one of digits, folder, celeba"),
+        "root": (str, _any, "folder: root/<identity>/<images>; celeba: the folder holding img_align_celeba/"),
+        "size": (int, lambda v: v >= 8 and v & (v - 1) == 0, "a power of two >= 8, e.g. 32 (CelebA: 64)"),
+        "channels": (int, lambda v: v in (1, 3), "1 (grey) or 3 (RGB)"),
+        "private": (int, lambda v: v >= 2, "an integer >= 2 (digits: 5; CelebA: 1000)"),
+        "test_fraction": (_num, _prob, "a number in (0, 1), e.g. 0.2"),
+    },
+    "target": _classifier_spec,
+    "evaluator": _classifier_spec,
+    "gan": {
+        "steps": (int, lambda v: v >= 1, "an integer >= 1 (generator steps)"),
+        "batch_size": (int, lambda v: v >= 2, "an integer >= 2, e.g. 64"),
+        "lr": (_num, _pos, "a number > 0, e.g. 0.0001"),
+        "critic_iters": (int, lambda v: v >= 1, "an integer >= 1, e.g. 5"),
+        "gp_weight": (_num, lambda v: v >= 0, "a number >= 0, e.g. 10"),
+        "z_dim": (int, lambda v: v >= 1, "an integer >= 1, e.g. 100"),
+    },
+    "brepmi": {
+        "points": (int, lambda v: v >= 1, "an integer >= 1, e.g. 32"),
+        "radius": (_num, _pos, "a number > 0, e.g. 2"),
+        "expansion": (_num, lambda v: v > 1, "a number > 1, e.g. 1.3"),
+        "grow_at": (int, lambda v: v >= 1, "an integer in [1, points], e.g. 29"),
+        "clamp": (_num, _pos, "a number > 0, e.g. 1.5"),
+        "step_divisor": (_num, _pos, "a number > 0, e.g. 3"),
+        "max_step": (_num, _pos, "a number > 0, e.g. 3"),
+        "max_iters_at_radius": (int, lambda v: v >= 1, "an integer >= 1, e.g. 1000"),
+        "max_queries": (int, lambda v: v >= 1, "an integer >= 1 (queries per attack)"),
+        "init_batch": (int, lambda v: v >= 1, "an integer >= 1, e.g. 256"),
+        "max_init_batches": (int, lambda v: v >= 1, "an integer >= 1"),
+        "targets": (int, lambda v: v >= 1, "an integer >= 1: attack private classes 0..targets-1"),
+        "restarts": (int, lambda v: v >= 1, "an integer >= 1 (attacks per class)"),
+    },
+    "inversion": {
+        "sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.01, 0.1]"),
+        "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 100]"),
+        "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 32768"),
     },
     "attribute_attack": {
         "records": (int, lambda v: v >= 1, "an integer >= 1, e.g. 200"),
@@ -145,4 +189,11 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if not isinstance(params, dict):
         raise PipelineError(f"{path}: must hold a mapping of sections; fix: restore it from git")
     _check(params, SPEC, "", str(path))
+    b = params["brepmi"]
+    if b["grow_at"] > b["points"]:
+        raise PipelineError(f"{path}: invalid 'brepmi.grow_at' = {b['grow_at']}; fix: set it to at most "
+                            f"brepmi.points = {b['points']}")
+    if b["targets"] > params["images"]["private"]:
+        raise PipelineError(f"{path}: invalid 'brepmi.targets' = {b['targets']}; fix: set it to at most "
+                            f"images.private = {params['images']['private']}")
     return params

@@ -66,6 +66,49 @@ def training_curve(path, history: list[dict]) -> None:
     _save(fig, path)
 
 
+def image_grid(path, images: np.ndarray, title: str, captions=None, ok=None, row_names=None) -> None:
+    """Images (rows, cols, C, H, W) in [0, 1] as a grid; optional caption per tile (green when
+    ``ok``, red otherwise) and a name per row."""
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 0.4, 1.2 * rows + 0.5), squeeze=False)
+    for i in range(rows):
+        for j in range(cols):
+            ax = axes[i][j]
+            img = images[i, j].transpose(1, 2, 0)
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if captions is not None:
+                ax.set_title(captions[i][j], fontsize=7, color="tab:green" if ok[i][j] else "tab:red")
+        if row_names is not None:
+            axes[i][0].set_ylabel(row_names[i], fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
+def figure3(path, sigmas: list[float], ns: list[int], asr: dict, acc: dict, base_asr: float, base_acc: float,
+            acc_label: str) -> None:
+    """Paper Figure 3: ASR (solid, left axis) and accuracy (dashed, right axis) against sigma, one
+    colour per N; the base model's ASR and accuracy as dotted lines. ``asr[n]``, ``acc[n]``: lists over sigmas."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax2 = ax.twinx()
+    for i, n in enumerate(ns):
+        color = f"C{i}"
+        ax.plot(sigmas, asr[n], "-o", color=color, label=f"ASR, N={n}")
+        ax2.plot(sigmas, acc[n], "--s", color=color, label=f"accuracy, N={n}")
+    ax.axhline(base_asr, color="black", linestyle=":", label=f"base ASR ({base_asr:.0%})")
+    ax2.axhline(base_acc, color="grey", linestyle=":", label=f"base accuracy ({base_acc:.0%})")
+    ax.set_xlabel("sigma (pixel units)")
+    ax.set_ylabel("attack success rate")
+    ax2.set_ylabel(f"accuracy ({acc_label})")
+    ax.set_ylim(-0.02, 1.02)
+    ax2.set_ylim(-0.02, 1.02)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="center left")
+    ax.set_title("Figure 3: BREP-MI against the smoothed target", fontsize=10)
+    _save(fig, path)
+
+
 def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit: str) -> None:
     """The averaging attacker: median inferred interval width against the number K of answers
     seen for the victim, one line per (sigma, noise mode); keyed lines dashed."""

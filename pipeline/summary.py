@@ -8,7 +8,7 @@ from .tracking import tracking_uri
 
 
 def main() -> None:
-    for path in ("reports/table1.md", "reports/ape.md"):
+    for path in ("reports/table1.md", "reports/ape.md", "reports/inversion.md"):
         if Path(path).is_file():
             print(Path(path).read_text())
     plots = sorted(str(p) for p in Path("plots").glob("*.png"))

@@ -13,7 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
            ".gitignore"]
-STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report"}
+STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
+          "images", "train_target", "train_evaluator", "train_gan", "invert", "inversion_report"}
 
 
 def sh(repo, *cmd, check=True):
@@ -38,6 +39,12 @@ def small(p):
     p["smoothing"].update(sigmas=[1.0], n0=50, n=100)
     p["ape"].update(points=50)
     p["ape"]["ablation"].update(ns=[50, 100])
+    p["images"].update(size=8)
+    p["target"].update(epochs=3)
+    p["evaluator"].update(epochs=2)
+    p["gan"].update(steps=5, batch_size=16, critic_iters=2)
+    p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
+    p["inversion"].update(sigmas=[0.1], ns=[10])
     p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
 
 
@@ -66,6 +73,23 @@ def test_metrics_show_holds_table_1_and_ape(repo):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
+    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    data = next(iter(metrics.values()))["data"]
+    inv = data["metrics/inversion.json"]["data"]
+    assert list(inv) == ["base", "sigma=0.1,N=10"]
+    for m in inv.values():
+        assert 0 <= m["asr"] <= 1 and 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test"] <= 1
+        assert 0 < m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
+    assert data["metrics/target.json"]["data"]["test_accuracy"] > 0.5
+    attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
+    assert len(attacks) == 1 + 2 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
+    for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion/base.png",
+                "plots/inversion/sigma_0.1_N_10.png"):
+        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
+
+
 def test_the_same_params_give_byte_identical_metrics_and_results(repo):
     files = sorted(p for d in ("metrics", "reports", "results") for p in (repo / d).rglob("*") if p.is_file())
     before = {p: p.read_bytes() for p in files}
@@ -87,6 +111,10 @@ def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
     assert "sigma_1.expansion" in by_name["ape"].data.metrics
     ape_files = {Path(a.path).name for a in client.list_artifacts(by_name["ape"].info.run_id)}
     assert {"ape_figure1.png", "ape_figure4.png", "records.tsv"} <= ape_files
+    invert = by_name["invert"]
+    assert "sigma_0.1_N_10.asr" in invert.data.metrics and invert.data.params["brepmi.points"] == "32"
+    grids = {Path(a.path).name for a in client.list_artifacts(invert.info.run_id, "reconstructions")}
+    assert grids == {"base.png", "sigma_0.1_N_10.png"}
 
 
 def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
