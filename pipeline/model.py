@@ -21,23 +21,25 @@ def l1_penalty(model: nn.Sequential, sensitive_index: int) -> torch.Tensor:
     return (w.abs() * mask).sum()
 
 
-def train(x: np.ndarray, y: np.ndarray, sensitive_index: int, cfg: dict, seed: int,
-          progress: bool = True) -> tuple[nn.Sequential, list[dict]]:
-    """Adam with a cosine learning-rate decay on shuffled mini-batches; returns the model and per-epoch loss and accuracy."""
-    torch.manual_seed(seed)
+def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, accuracy, penalty=None,
+        desc: str = "train", progress: bool = True) -> tuple[nn.Module, list[dict]]:
+    """Adam with a cosine learning-rate decay on mini-batches shuffled with ``seed``, loss
+    cross-entropy (plus ``penalty(model)`` if given); returns the model in eval mode and the
+    per-epoch loss and training accuracy (``accuracy(model, x, y)``)."""
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    model = mlp(x.shape[1], cfg["hidden"])
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
     history = []
-    for epoch in tqdm(range(cfg["epochs"]), desc="train", disable=not progress):
+    for epoch in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
+        model.train()
         perm = torch.randperm(len(xt), generator=gen)
         total = 0.0
         for start in range(0, len(xt), cfg["batch_size"]):
             idx = perm[start:start + cfg["batch_size"]]
             loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            loss = loss + cfg["l1"] * l1_penalty(model, sensitive_index)
+            if penalty is not None:
+                loss = loss + penalty(model)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -45,6 +47,14 @@ def train(x: np.ndarray, y: np.ndarray, sensitive_index: int, cfg: dict, seed: i
         sched.step()
         history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y)})
     return model.eval(), history
+
+
+def train(x: np.ndarray, y: np.ndarray, sensitive_index: int, cfg: dict, seed: int,
+          progress: bool = True) -> tuple[nn.Sequential, list[dict]]:
+    """The Section 5 MLP, trained by ``fit`` with the l1 penalty on non-sensitive inputs."""
+    torch.manual_seed(seed)
+    return fit(mlp(x.shape[1], cfg["hidden"]), x, y, cfg, seed, accuracy,
+               penalty=lambda m: cfg["l1"] * l1_penalty(m, sensitive_index), progress=progress)
 
 
 @torch.inference_mode()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 WIDTH = 16  # generator / critic base width
 
@@ -67,28 +66,12 @@ BUILDERS = {"target": target, "evaluator": evaluator}
 
 def train_classifier(kind: str, x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, seed: int,
                      progress: bool = True) -> tuple[nn.Sequential, list[dict]]:
-    """Adam with cosine decay on shuffled mini-batches (cross-entropy); per-epoch loss and accuracy."""
+    """Build ``kind`` with ``seed`` and train it by ``pipeline.model.fit`` (cross-entropy)."""
+    from .model import fit
+
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    model = BUILDERS[kind](x.shape[1], x.shape[2], classes)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
-    history = []
-    for epoch in tqdm(range(cfg["epochs"]), desc=f"train {kind}", disable=not progress):
-        model.train()
-        perm = torch.randperm(len(xt), generator=gen)
-        total = 0.0
-        for start in range(0, len(xt), cfg["batch_size"]):
-            idx = perm[start:start + cfg["batch_size"]]
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        sched.step()
-        history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y)})
-    return model.eval(), history
+    return fit(BUILDERS[kind](x.shape[1], x.shape[2], classes), x, y, cfg, seed, accuracy, desc=f"train {kind}",
+               progress=progress)
 
 
 @torch.inference_mode()
