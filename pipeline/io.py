@@ -86,8 +86,8 @@ def read_npz(path: str | os.PathLike) -> dict:
 def save_state(path: str | os.PathLike, module) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(module.state_dict(), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(module.state_dict(), f)  # a file object: the archive is not named after tmp
 
 
 def load_state(path: str | os.PathLike) -> dict:

@@ -100,3 +100,10 @@ def test_code_in_data_files_is_refused(tmp_path):
     params.write_text("seed: !!python/object/apply:os.system ['echo executed']\n")
     with pytest.raises(PipelineError, match="not valid YAML"):
         load_params(params)
+
+
+def test_the_same_state_dict_gives_the_same_bytes(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    save_state(tmp_path / "a.pt", model)
+    save_state(tmp_path / "b.pt", model)  # the temporary file's name must not leak into the archive
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()

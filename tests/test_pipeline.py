@@ -90,8 +90,8 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
 
 
-def test_the_same_params_give_byte_identical_metrics_and_results(repo):
-    files = sorted(p for d in ("metrics", "reports", "results") for p in (repo / d).rglob("*") if p.is_file())
+def test_the_same_params_give_byte_identical_metrics_results_and_models(repo):
+    files = sorted(p for d in ("metrics", "reports", "results", "models") for p in (repo / d).rglob("*") if p.is_file())
     before = {p: p.read_bytes() for p in files}
     sh(repo, "dvc", "repro", "--force")
     assert len(files) > 8 and {p: p.read_bytes() for p in files} == before
