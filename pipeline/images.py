@@ -11,7 +11,8 @@ Sources (``images.source``), every image as float32 in [0, 1], shape (C, size, s
   frequent identities (ties: lower id) are private, the rest public; each image is centre-cropped
   to 108x108 and resized (the GMI / BREP-MI protocol, 64x64).
 
-Private labels are renumbered 0..private-1; the private images are split into train and test.
+Private labels are renumbered 0..private-1; the private images are split into train (the
+target's members), test (held out) and shadow (the rest; ``split``).
 """
 from __future__ import annotations
 
@@ -117,19 +118,26 @@ def by_frequency(labels: np.ndarray) -> np.ndarray:
     return ids[np.lexsort((ids, -counts))]
 
 
-def split(x: np.ndarray, y: np.ndarray, private_ids: np.ndarray, test_fraction: float, seed: int) -> dict:
-    """Private images (labels renumbered in ``private_ids`` order) split into train and test
-    per class (seeded, at least one training image per class); the rest are public."""
+def split(x: np.ndarray, y: np.ndarray, private_ids: np.ndarray, test_fraction: float, train_fraction: float,
+          seed: int) -> dict:
+    """Private images (labels renumbered in ``private_ids`` order) split per class, seeded, into
+    ``test`` (``test_fraction``: held out, the non-members), ``train`` (``train_fraction``, at
+    least one image: the target's training set, the members) and ``shadow`` (the rest: data
+    from the same distribution that the target never saw, for the membership attacker's shadow
+    model and the evaluator). The other classes are public."""
     index = {int(c): k for k, c in enumerate(private_ids)}
     is_private = np.isin(y, private_ids)
     px, py = x[is_private], np.array([index[int(c)] for c in y[is_private]], dtype=np.int64)
     rng = np.random.default_rng(seed)
-    test = np.zeros(len(py), dtype=bool)
+    part = np.full(len(py), 2)  # 0 train, 1 test, 2 shadow
     for k in range(len(private_ids)):
         members = rng.permutation(np.flatnonzero(py == k))
-        test[members[:min(int(round(test_fraction * len(members))), len(members) - 1)]] = True
-    return {"train_x": px[~test], "train_y": py[~test], "test_x": px[test], "test_y": py[test],
-            "public_x": x[~is_private]}
+        n_test = min(int(round(test_fraction * len(members))), len(members) - 1)
+        n_train = max(1, min(int(round(train_fraction * len(members))), len(members) - n_test))
+        part[members[:n_test]] = 1
+        part[members[n_test:n_test + n_train]] = 0
+    return {"train_x": px[part == 0], "train_y": py[part == 0], "test_x": px[part == 1], "test_y": py[part == 1],
+            "shadow_x": px[part == 2], "shadow_y": py[part == 2], "public_x": x[~is_private]}
 
 
 def load(cfg: dict, seed: int) -> tuple[dict, dict]:
@@ -151,7 +159,7 @@ def load(cfg: dict, seed: int) -> tuple[dict, dict]:
     if private >= len(np.unique(y)):
         raise PipelineError(f"params.yaml: invalid 'images.private' = {private}: the source has only "
                             f"{len(np.unique(y))} classes; fix: leave some classes public")
-    arrays = split(x, y, private_ids, cfg["test_fraction"], seed)
+    arrays = split(x, y, private_ids, cfg["test_fraction"], cfg["train_fraction"], seed)
     meta = {"source": cfg["source"], "classes": [names[int(c)] for c in private_ids],
             "shape": list(x.shape[1:]), **{f"{k}_count": len(v) for k, v in arrays.items() if k.endswith("_x")}}
     return arrays, meta

@@ -1,6 +1,8 @@
 """Networks of the model-inversion experiment (paper Section 6) and their classifier training.
 
 * ``target``: the attacked classifier (the paper's FaceNet64): two conv blocks, one linear layer.
+* ``mid``: the target's convolutional part under a variational information bottleneck
+  (``pipeline.mid.VIB``): the defense of seed 002.
 * ``evaluator``: the judge of attack success (the paper's FaceNet): a *different* architecture
   (wider 5x5 convolutions with batch norm, a hidden dense layer), trained on the same private
   classes, so a success means the reconstruction carries the class's features, not the
@@ -61,6 +63,13 @@ def critic(channels: int, size: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def mid(channels: int, size: int, classes: int, k: int = 256):
+    """The target's features (every layer but the last) -> VIB bottleneck of size k -> head."""
+    from .mid import VIB
+
+    return VIB(target(channels, size, classes)[:-1], 16 * (size // 4) ** 2, classes, k)
+
+
 BUILDERS = {"target": target, "evaluator": evaluator}
 
 
@@ -89,11 +98,13 @@ def accuracy(model: nn.Module, x, y: np.ndarray) -> float:
     return float((predict(model, x) == y).mean())
 
 
-def load(kind: str, path, shape: list[int], classes_or_z: int) -> nn.Sequential:
-    """Rebuild ``kind`` (target, evaluator, generator) and load its state dict (``weights_only``)."""
+def load(kind: str, path, shape: list[int], classes_or_z: int, **kwargs) -> nn.Module:
+    """Rebuild ``kind`` (target, evaluator, generator, mid with ``k``) and load its state dict
+    (``weights_only``)."""
     from .io import load_state
 
     channels, size = shape[0], shape[1]
-    model = generator(channels, size, classes_or_z) if kind == "generator" else BUILDERS[kind](channels, size, classes_or_z)
+    build = {"generator": generator, "mid": mid, **BUILDERS}[kind]
+    model = build(channels, size, classes_or_z, **kwargs)
     model.load_state_dict(load_state(path))
     return model.eval()

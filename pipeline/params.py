@@ -95,9 +95,18 @@ SPEC = {
         "channels": (int, lambda v: v in (1, 3), "1 (grey) or 3 (RGB)"),
         "private": (int, lambda v: v >= 2, "an integer >= 2 (digits: 5; CelebA: 1000)"),
         "test_fraction": (_num, _prob, "a number in (0, 1), e.g. 0.2"),
+        "train_fraction": (_num, _prob, "a number in (0, 1), with test_fraction + train_fraction <= 1, e.g. 0.05"),
     },
     "target": _classifier_spec,
     "evaluator": _classifier_spec,
+    "mid": {
+        "betas": (list, lambda v: bool(v) and all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0
+                                                  for b in v), "a non-empty list of numbers >= 0, e.g. [0.001, 0.01]"),
+        "k": (int, lambda v: v >= 1, "an integer >= 1 (bottleneck size), e.g. 256"),
+        "epochs": (int, lambda v: v >= 1, "an integer >= 1, e.g. 200"),
+        "batch_size": (int, lambda v: v >= 1, "an integer >= 1, e.g. 16"),
+        "lr": (_num, _pos, "a number > 0, e.g. 0.01"),
+    },
     "gan": {
         "steps": (int, lambda v: v >= 1, "an integer >= 1 (generator steps)"),
         "batch_size": (int, lambda v: v >= 2, "an integer >= 2, e.g. 64"),
@@ -189,6 +198,10 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if not isinstance(params, dict):
         raise PipelineError(f"{path}: must hold a mapping of sections; fix: restore it from git")
     _check(params, SPEC, "", str(path))
+    im = params["images"]
+    if im["test_fraction"] + im["train_fraction"] > 1:
+        raise PipelineError(f"{path}: invalid 'images.train_fraction' = {im['train_fraction']}: with "
+                            f"images.test_fraction = {im['test_fraction']} it exceeds 1; fix: lower one of them")
     b = params["brepmi"]
     if b["grow_at"] > b["points"]:
         raise PipelineError(f"{path}: invalid 'brepmi.grow_at' = {b['grow_at']}; fix: set it to at most "

@@ -1,5 +1,9 @@
-"""DVC stages ``train_target`` and ``train_evaluator``: a classifier of the private classes (Section 6)."""
+"""DVC stages ``train_target`` and ``train_evaluator``: a classifier of the private classes (Section 6).
+The target learns from the train split only (its members); the evaluator, the judge of attack
+success, from every private image but the test split (train and shadow)."""
 import argparse
+
+import numpy as np
 
 import torch
 
@@ -19,9 +23,12 @@ def run() -> None:
     torch.set_num_threads(1)  # small convolutions: one thread is about as fast, and never spins against other processes
     a, meta = read_npz(DATASET), read_json(META)
     seed = params["seed"] + (kind == "evaluator")  # different initialisation and batch order
-    model, history = nets.train_classifier(kind, a["train_x"], a["train_y"], len(meta["classes"]), params[kind], seed)
-    metrics = {"train_accuracy": nets.accuracy(model, a["train_x"], a["train_y"]),
+    parts = ["train"] if kind == "target" else ["train", "shadow"]
+    x, y = (np.concatenate([a[f"{p}_{v}"] for p in parts]) for v in "xy")
+    model, history = nets.train_classifier(kind, x, y, len(meta["classes"]), params[kind], seed)
+    metrics = {"train_accuracy": nets.accuracy(model, x, y),
                "test_accuracy": nets.accuracy(model, a["test_x"], a["test_y"])}
+    metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     save_state(f"models/{kind}.pt", model)
     write_json(f"metrics/{kind}.json", metrics)
     with stage_run(params, f"train_{kind}", {kind: params[kind], "seed": seed}) as mlflow:

@@ -116,10 +116,15 @@ def test_majority_vote_defense_matches_the_smoothed_probability_and_uses_fresh_n
 
 def test_digits_split_is_private_public_and_in_unit_range():
     arrays, meta = images.load({"source": "digits", "size": 8, "private": 5, "channels": 1,
-                                "test_fraction": 0.2, "root": ""}, 0)
+                                "test_fraction": 0.2, "train_fraction": 0.05, "root": ""}, 0)
     assert meta["classes"] == ["0", "1", "2", "3", "4"] and meta["shape"] == [1, 8, 8]
     assert set(np.unique(arrays["train_y"])) == set(range(5)) == set(np.unique(arrays["test_y"]))
-    assert len(arrays["train_x"]) + len(arrays["test_x"]) == 901 and len(arrays["public_x"]) == 896
+    counts = {k: np.bincount(arrays[f"{k}_y"]) for k in ("train", "test", "shadow")}
+    assert len(arrays["train_x"]) + len(arrays["test_x"]) + len(arrays["shadow_x"]) == 901
+    assert len(arrays["public_x"]) == 896 and all(counts["train"] == 9)
+    assert np.array_equal(counts["test"], np.round(0.2 * (counts["train"] + counts["test"] + counts["shadow"])))
+    seen = {a.tobytes() for a in arrays["train_x"]}  # the three parts are disjoint
+    assert not seen & {a.tobytes() for a in np.concatenate([arrays["test_x"], arrays["shadow_x"]])}
     assert all(0 <= a.min() and a.max() <= 1 for k, a in arrays.items() if k.endswith("_x"))
     assert images.resize(arrays["train_x"][:3], 16).shape == (3, 1, 16, 16)
 
@@ -136,7 +141,8 @@ def test_folder_loader_reads_identities_and_splits_by_seed(tmp_path):
         for j in range(3):
             _write(tmp_path / name / f"{j}.png", 60 * i, mode="RGB")
     (tmp_path / "bob" / "notes.txt").write_text("not an image")
-    cfg = {"source": "folder", "root": str(tmp_path), "size": 8, "private": 2, "channels": 3, "test_fraction": 0.34}
+    cfg = {"source": "folder", "root": str(tmp_path), "size": 8, "private": 2, "channels": 3, "test_fraction": 0.34,
+           "train_fraction": 0.66}
     arrays, meta = images.load(cfg, seed=7)
     assert meta["shape"] == [3, 8, 8] and len(meta["classes"]) == 2 and meta["public_x_count"] == 6
     assert len(arrays["train_x"]) == 4 and len(arrays["test_x"]) == 2
@@ -161,7 +167,8 @@ def test_celeba_loader_crops_centre_and_picks_most_frequent_identities(tmp_path)
             Image.fromarray(img).save(tmp_path / "img_align_celeba" / name)
             lines.append(f"{name} {ident}")
     (tmp_path / "identity_CelebA.txt").write_text("\n".join(lines) + "\n")
-    cfg = {"source": "celeba", "root": str(tmp_path), "size": 8, "private": 3, "channels": 1, "test_fraction": 0.5}
+    cfg = {"source": "celeba", "root": str(tmp_path), "size": 8, "private": 3, "channels": 1, "test_fraction": 0.5,
+           "train_fraction": 0.5}
     arrays, meta = images.load(cfg, 0)
     assert meta["classes"] == ["9", "2", "7"] and meta["public_x_count"] == 1  # ties: lower id first
     assert np.allclose(arrays["train_x"], 200 / 255, atol=0.02)  # JPEG: near, not exact

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
            ".gitignore"]
 STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
-          "images", "train_target", "train_evaluator", "train_gan", "invert", "inversion_report"}
+          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report"}
 
 
 def sh(repo, *cmd, check=True):
@@ -41,6 +41,7 @@ def small(p):
     p["ape"]["ablation"].update(ns=[50, 100])
     p["images"].update(size=8)
     p["target"].update(epochs=3)
+    p["mid"].update(betas=[0.01], epochs=3)
     p["evaluator"].update(epochs=2)
     p["gan"].update(steps=5, batch_size=16, critic_iters=2)
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
