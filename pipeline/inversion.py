@@ -1,12 +1,19 @@
-"""Section 6 protocol: BREP-MI against the base target and against its smoothed version.
+"""Section 6 protocol: BREP-MI against the base target, its smoothed versions and MID targets.
 
 The defended model answers every query with a label (the always-return-a-label protocol of
-Section 7.2): the majority vote of the target over N noisy copies, fresh Gaussian noise of
-standard deviation sigma (pixel units, images in [0, 1]) per query, from the one smoothing
-engine (``Smooth.vote``; each call gets new noise). ASR = fraction of attacks whose
-reconstruction the evaluator labels as the attacked class (top-1); accuracy is measured as in
-the paper (one image per private class, the one the target is most confident of) and on the
-private test split.
+Section 7.2). Smoothed (``sigma``, ``n``): the majority vote of the target over n noisy copies,
+fresh Gaussian noise of standard deviation sigma (pixel units, images in [0, 1]) per query,
+from the one smoothing engine (``Smooth.vote``). MID (``beta``, seed 002): the argmax of the
+VIB target's logits, its bottleneck sampled anew for every query. ASR = fraction of attacks
+whose reconstruction the evaluator labels as the attacked class (top-1); accuracy is measured
+as in the paper (one image per private class, the one the target is most confident of) and
+on the private test split.
+
+Work units, each a task of ``pipeline.compute.map_rows`` (local or Ray): the start search of
+one configuration (``find_starts``), then one attack = configuration x class x restart
+(``attack_rows``). Every random stream (latent starts, sphere points, the defense's noise)
+is seeded by (seed, configuration, class, restart) alone, so the results do not depend on the
+backend, the worker count or the order in which tasks run.
 """
 from __future__ import annotations
 
@@ -15,23 +22,38 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import brepmi, nets
+from .compute import map_rows
 from .smoothing import Smooth
 
-
-def name(sigma: float | None, n: int | None) -> str:
-    return "base" if sigma is None else f"sigma={sigma:g},N={n}"
+STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams, first element of their path
 
 
-def labeller(target: nn.Module, classes: int, sigma: float | None, n: int | None, seed: int,
-             chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
-    """Hard labels of the base target (sigma None) or of its smoothed version (majority vote)."""
-    if sigma is None:
-        return lambda x: nets.predict(target, x)
-    smooth = Smooth(target, classes, sigma, noise="fresh", seed=seed, chunk=chunk)
-    return lambda x: smooth.vote(x, n)
+def configs(sigmas: list[float], ns: list[int], betas: list[float]) -> list[dict]:
+    """The grid: base, then smoothed (every sigma x N), then MID (every beta)."""
+    return ([{"name": "base"}] + [{"name": f"sigma={s:g},N={n}", "sigma": s, "n": n} for s in sigmas for n in ns]
+            + [{"name": f"mid,beta={b:g}", "beta": b} for b in betas])
+
+
+def stream(seed: int, *path: int) -> int:
+    """A 63-bit seed for the random stream at ``path`` (a stream above, then configuration,
+    class, restart as it needs)."""
+    return int(np.random.SeedSequence([seed, *path]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
+    """Hard labels of ``config``'s model: the base target (``models['target']``), its smoothed
+    version (majority vote, noise seeded by ``seed``) or the MID model ``models['mid'][beta]``
+    (bottleneck samples seeded by ``seed``)."""
+    if "sigma" in config:
+        smooth = Smooth(models["target"], classes, config["sigma"], noise="fresh", seed=seed, chunk=chunk)
+        return lambda x: smooth.vote(x, config["n"])
+    if "beta" in config:
+        model = models["mid"][config["beta"]]
+        model.generator = torch.Generator().manual_seed(seed)
+        return lambda x: nets.predict(model, x)
+    return lambda x: nets.predict(models["target"], x)
 
 
 def most_confident(target: nn.Module, x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
@@ -47,39 +69,65 @@ def generate(G: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-def attack_seed(seed: int, target: int, restart: int) -> int:
-    return int(np.random.SeedSequence([seed, target, restart]).generate_state(1, np.uint64)[0] >> 1)
+def find_starts(start: int, stop: int, *, G: nn.Module, models: dict, configs: list[dict], cfg: brepmi.Config,
+                targets: int, restarts: int, z_dim: int, classes: int, seed: int, chunk: int) -> list[tuple]:
+    """Task: for configurations [start, stop), the latent starts of every class
+    (``brepmi.initial_latents``, latents drawn from the seed alone) and the queries spent."""
+    out = []
+    for i in range(start, stop):
+        oracle = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, STARTS, i), chunk))
+        starts = brepmi.initial_latents(generate(G), oracle, list(range(targets)), restarts, z_dim, cfg,
+                                        torch.Generator().manual_seed(seed))
+        out.append((starts, oracle.queries))
+    return out
 
 
-def run(G: nn.Module, labels: Callable, evaluator: nn.Module, cfg: brepmi.Config, targets: int,
-        restarts: int, z_dim: int, seed: int, desc: str = "") -> tuple[list[dict], np.ndarray, int]:
-    """Every attack of one configuration: records, reconstructions (targets, restarts, C, H, W;
-    zeros where there is none) and the queries spent finding the starts. The random streams
-    (starts, sphere points) depend only on the seed, class and restart, not on the model."""
+def attack_rows(start: int, stop: int, *, G: nn.Module, models: dict, evaluator: nn.Module, configs: list[dict],
+                plan: list[tuple], cfg: brepmi.Config, classes: int, seed: int, chunk: int) -> list[tuple]:
+    """Task: attacks [start, stop) of ``plan`` (configuration index, class, restart, start
+    latent or None). Returns (record, reconstruction image or None) per attack."""
     gen_images = generate(G)
-    oracle = brepmi.Oracle(labels)
-    starts = brepmi.initial_latents(gen_images, oracle, list(range(targets)), restarts, z_dim, cfg,
-                                    torch.Generator().manual_seed(seed))
-    init_queries = oracle.queries
-    shape = tuple(gen_images(torch.zeros(1, z_dim)).shape[1:])
-    images = np.zeros((targets, restarts, *shape), dtype=np.float32)
-    records = []
-    with tqdm(total=targets * restarts, desc=desc or "attacks", mininterval=1.0) as bar:
-        for c in range(targets):
-            for k in range(restarts):
-                rec = {"target": c, "restart": k, "found_start": k < len(starts[c]), "success": False,
-                       "growths": 0, "iterations": 0, "rejected": 0, "queries": 0, "radius": 0.0,
-                       "stop": "no start", "evaluator_label": -1}
-                if k < len(starts[c]):
-                    r = brepmi.attack(gen_images, oracle, starts[c][k], c, cfg,
-                                      torch.Generator().manual_seed(attack_seed(seed, c, k)))
-                    rec.update(growths=r.growths, iterations=r.iterations, rejected=r.rejected,
-                               queries=r.queries, radius=r.radius, stop=r.stop)
-                    if r.reconstruction is not None:
-                        img = gen_images(torch.from_numpy(r.reconstruction)[None])
-                        images[c, k] = img[0].numpy()
-                        rec["evaluator_label"] = int(nets.predict(evaluator, img)[0])
-                        rec["success"] = rec["evaluator_label"] == c
-                records.append(rec)
-                bar.update()
-    return records, images, init_queries
+    out = []
+    for i, c, k, z0 in plan[start:stop]:
+        rec = {"target": c, "restart": k, "found_start": z0 is not None, "success": False, "growths": 0,
+               "iterations": 0, "rejected": 0, "queries": 0, "radius": 0.0, "stop": "no start", "evaluator_label": -1}
+        image = None
+        if z0 is not None:
+            oracle = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, NOISE, i, c, k), chunk))
+            r = brepmi.attack(gen_images, oracle, z0, c, cfg, torch.Generator().manual_seed(stream(seed, WALK, c, k)))
+            rec.update(growths=r.growths, iterations=r.iterations, rejected=r.rejected, queries=r.queries,
+                       radius=r.radius, stop=r.stop)
+            if r.reconstruction is not None:
+                image = gen_images(torch.from_numpy(r.reconstruction)[None])
+                rec["evaluator_label"] = int(nets.predict(evaluator, image)[0])
+                rec["success"] = rec["evaluator_label"] == c
+                image = image[0].numpy()
+        out.append((rec, image))
+    return out
+
+
+def run(G: nn.Module, models: dict, evaluator: nn.Module, configs: list[dict], cfg: brepmi.Config, targets: int,
+        restarts: int, z_dim: int, classes: int, seed: int, chunk: int, compute: dict,
+        progress: bool = True) -> list[tuple[list[dict], np.ndarray, int]]:
+    """Every attack of every configuration, one task each on ``compute``'s backend. Per
+    configuration: records, reconstructions (targets, restarts, C, H, W; zeros where there is
+    none) and the queries spent finding the starts. The sphere points of an attack depend only
+    on the seed, class and restart, so configurations are compared on the same random walk."""
+    tasks = {**compute, "chunk": 1}  # one configuration / one attack per task
+    common = dict(G=G, models=models, configs=configs, cfg=cfg, classes=classes, seed=seed, chunk=chunk)
+    found = [r for part in map_rows(find_starts, len(configs), tasks, "BREP-MI starts", progress,
+                                     targets=targets, restarts=restarts, z_dim=z_dim, **common) for r in part]
+    plan = [(i, c, k, starts[c][k] if k < len(starts[c]) else None)
+            for i, (starts, _) in enumerate(found) for c in range(targets) for k in range(restarts)]
+    done = [r for part in map_rows(attack_rows, len(plan), tasks, "BREP-MI attacks", progress,
+                                    evaluator=evaluator, plan=plan, **common) for r in part]
+    shape = tuple(generate(G)(torch.zeros(1, z_dim)).shape[1:])
+    per = targets * restarts
+    results = []
+    for i, (_, init_queries) in enumerate(found):
+        images = np.zeros((targets, restarts, *shape), dtype=np.float32)
+        for j, (_, image) in enumerate(done[i * per:(i + 1) * per]):
+            if image is not None:
+                images[j // restarts, j % restarts] = image
+        results.append(([rec for rec, _ in done[i * per:(i + 1) * per]], images, init_queries))
+    return results

@@ -120,3 +120,41 @@ def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit
     ax.set_ylabel(f"median interval width ({unit})")
     ax.legend(fontsize=7)
     _save(fig, path)
+
+
+def tradeoff(path, rows: dict[str, dict]) -> None:
+    """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the best
+    membership attack's AUC (right) against test accuracy; RP one curve per N (points in
+    sigma order), MID in beta order; the undefended target as a black star. ``rows``:
+    ``pipeline.defenses.table``."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    curves: dict[str, list[tuple[str, dict]]] = {}
+    for name, row in rows.items():
+        label = row["family"]
+        if label == "RP":
+            label = f"RP, N={name.split('N=')[1]}"
+        curves.setdefault(label, []).append((name, row))
+    for ax, key, ylabel, chance in ((axes[0], "brepmi_asr", "BREP-MI attack success rate", None),
+                                    (axes[1], "best_auc", "best membership attack AUC", 0.5)):
+        for i, (label, points) in enumerate(curves.items()):
+            points = [(r["test_accuracy"], r[key], n) for n, r in points if r.get(key) is not None]
+            if not points:
+                continue
+            x, y, names = zip(*points)
+            if label == "none":
+                ax.plot(x, y, "*", color="black", markersize=14, label="undefended", zorder=5)
+                continue
+            ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=label, alpha=0.85)
+            for xi, yi, n in zip(x, y, names):
+                ax.annotate(n.split(",", 1)[1].replace(",N=", " ").split(" ")[0] if "," in n else "",
+                            (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        if chance is not None:
+            ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
+        ax.set_xlabel("test accuracy of the released predictions")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_title("Model inversion (label-only)", fontsize=10)
+    axes[1].set_title("Membership inference", fontsize=10)
+    fig.suptitle("Privacy-utility trade-off per defense family (lower and further right is better)", fontsize=10)
+    _save(fig, path)

@@ -1,5 +1,6 @@
-"""DVC stage ``invert``: BREP-MI against the base target and the smoothed target over the
-sigma x N grid (paper Section 6): ASR, accuracy, queries and the reconstructions."""
+"""DVC stage ``invert``: BREP-MI against the base target, the smoothed target over the sigma x N
+grid (paper Section 6) and the MID targets (seed 002): ASR, accuracy, queries and the
+reconstructions. One attack per task on ``compute``'s backend (local or Ray)."""
 import numpy as np
 import pandas as pd
 
@@ -28,16 +29,19 @@ def run() -> None:
     target = nets.load("target", "models/target.pt", shape, classes)
     evaluator = nets.load("evaluator", "models/evaluator.pt", shape, classes)
     G = nets.load("generator", "models/generator.pt", shape, params["gan"]["z_dim"])
+    mid = {beta: nets.load("mid", f"models/mid/beta_{beta:g}.pt", shape, classes, k=params["mid"]["k"])
+           for beta in params["mid"]["betas"]}
+    models = {"target": target, "mid": mid}
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = inversion.most_confident(target, a["train_x"], a["train_y"], classes)
-    configs = [(None, None)] + [(s, n) for s in grid["sigmas"] for n in grid["ns"]]
+    configs = inversion.configs(grid["sigmas"], grid["ns"], params["mid"]["betas"])
+    results = inversion.run(G, models, evaluator, configs, cfg, b["targets"], b["restarts"], params["gan"]["z_dim"],
+                            classes, seed, grid["chunk"], params["compute"])
 
     metrics, rows, grids = {}, [], {}
-    for sigma, n in configs:
-        config = inversion.name(sigma, n)
-        labels = inversion.labeller(target, classes, sigma, n, seed, grid["chunk"])
-        records, images, init_queries = inversion.run(G, labels, evaluator, cfg, b["targets"], b["restarts"],
-                                                      params["gan"]["z_dim"], seed, desc=config)
+    for i, (spec, (records, images, init_queries)) in enumerate(zip(configs, results)):
+        config = spec["name"]
+        labels = inversion.labeller(models, spec, classes, inversion.stream(seed, inversion.ACCURACY, i), grid["chunk"])
         df = pd.DataFrame(records)
         metrics[config] = {
             "asr": float(df["success"].mean()),
@@ -59,7 +63,7 @@ def run() -> None:
     with atomic_path(ATTACKS) as tmp:
         pd.concat(rows)[["config", *records[0]]].to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     write_json(METRICS, metrics)
-    logged = {"brepmi": b, "inversion": grid, "seed": seed}
+    logged = {"brepmi": b, "inversion": grid, "mid": params["mid"], "seed": seed, "compute": params["compute"]}
     with stage_run(params, "invert", logged) as mlflow:
         for config, m in metrics.items():
             key = config.replace("=", "_").replace(",", "_")

@@ -103,6 +103,24 @@ def test_ape_evaluate_is_identical_locally_and_on_ray(local_ray):
     assert (local["sigma=1"]["prediction"] == 1).any() and (local["sigma=1"]["prediction"] == 0).any()
 
 
+def test_invert_stage_is_byte_identical_locally_and_on_ray_with_1_or_2_workers(repo, ray_env):
+    outputs = ["results/inversion/attacks.tsv", "metrics/inversion.json"]
+    before = {path: (repo / path).read_bytes() for path in outputs}  # from `dvc repro`, backend local
+    original = (repo / "params.yaml").read_text()
+    try:
+        for cpus in (2, 1):  # 2 CPUs per task on a 2-CPU instance: 1 worker; then 2 workers
+            edit_params(repo, lambda p: p["compute"].update(backend="ray", ray=ray_cfg(cpus=cpus)))
+            for path in outputs:
+                (repo / path).unlink()
+            log = sh(repo, sys.executable, "-m", "stages.invert").stderr
+            assert "BREP-MI attacks (ray)" in log
+            for path in outputs:
+                assert (repo / path).read_bytes() == before[path], (cpus, path)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert "mid,beta=0.01" in json.loads(before["metrics/inversion.json"])
+
+
 def _own_workers(name: str) -> list[int]:
     """Ray workers of this process's Ray instance (children of its raylet) running task ``name``."""
     def parent(pid):

@@ -40,8 +40,8 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["ablation"].update(ns=[50, 100])
     p["images"].update(size=8)
-    p["target"].update(epochs=3)
-    p["mid"].update(betas=[0.01], epochs=3)
+    p["target"].update(epochs=30)
+    p["mid"].update(betas=[0.01], epochs=30)
     p["evaluator"].update(epochs=2)
     p["gan"].update(steps=5, batch_size=16, critic_iters=2)
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
@@ -78,17 +78,18 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
     data = next(iter(metrics.values()))["data"]
     inv = data["metrics/inversion.json"]["data"]
-    assert list(inv) == ["base", "sigma=0.1,N=10"]
+    assert set(inv) == {"base", "sigma=0.1,N=10", "mid,beta=0.01"}
     for m in inv.values():
         assert 0 <= m["asr"] <= 1 and 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test"] <= 1
         assert 0 < m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
     assert data["metrics/target.json"]["data"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
-    assert len(attacks) == 1 + 2 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
+    assert len(attacks) == 1 + 3 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
     for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion/base.png",
                 "plots/inversion/sigma_0.1_N_10.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
+    assert set(data["metrics/mid.json"]["data"]) == {"beta=0.01"}
 
 
 def test_the_same_params_give_byte_identical_metrics_results_and_models(repo):
