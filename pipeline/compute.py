@@ -27,14 +27,15 @@ def spans(total: int, rows: int) -> list[tuple[int, int]]:
     return [(start, min(start + rows, total)) for start in range(0, total, rows)]
 
 
-def map_rows(fn: Callable, total: int, compute: dict, desc: str, progress: bool = True, **shared) -> Iterator:
+def map_rows(fn: Callable, total: int, compute: dict, desc: str, progress: bool = True, unit: str = "input",
+             **shared) -> Iterator:
     """Yield ``fn(start, stop, **shared)`` for every chunk of ``range(total)``, in order.
 
     ``fn`` must be a module-level function of this package (Ray workers import it by name).
     """
     chunks = spans(total, compute["chunk"])
     backend = _ray_map if compute["backend"] == "ray" else _local_map
-    with tqdm(total=total, desc=f"{desc} ({compute['backend']})", unit="input", mininterval=1.0,
+    with tqdm(total=total, desc=f"{desc} ({compute['backend']})", unit=unit, mininterval=1.0,
               disable=not progress) as bar:
         yield from backend(fn, chunks, compute, shared, bar)
 

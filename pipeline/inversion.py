@@ -115,11 +115,11 @@ def run(G: nn.Module, models: dict, evaluator: nn.Module, configs: list[dict], c
     on the seed, class and restart, so configurations are compared on the same random walk."""
     tasks = {**compute, "chunk": 1}  # one configuration / one attack per task
     common = dict(G=G, models=models, configs=configs, cfg=cfg, classes=classes, seed=seed, chunk=chunk)
-    found = [r for part in map_rows(find_starts, len(configs), tasks, "BREP-MI starts", progress,
+    found = [r for part in map_rows(find_starts, len(configs), tasks, "BREP-MI starts", progress, "configuration",
                                      targets=targets, restarts=restarts, z_dim=z_dim, **common) for r in part]
     plan = [(i, c, k, starts[c][k] if k < len(starts[c]) else None)
             for i, (starts, _) in enumerate(found) for c in range(targets) for k in range(restarts)]
-    done = [r for part in map_rows(attack_rows, len(plan), tasks, "BREP-MI attacks", progress,
+    done = [r for part in map_rows(attack_rows, len(plan), tasks, "BREP-MI attacks", progress, "attack",
                                     evaluator=evaluator, plan=plan, **common) for r in part]
     shape = tuple(generate(G)(torch.zeros(1, z_dim)).shape[1:])
     per = targets * restarts
