@@ -167,22 +167,21 @@ class Attacker:
     label_only: NoiseRobustnessAttack
 
     @classmethod
-    def fit(cls, shadow: Release, split: Split, classes: int, cfg: dict, seed: int,
-            progress: bool = False) -> "Attacker":
+    def fit(cls, shadow: Release, split: Split, classes: int, cfg: dict, seed: int) -> "Attacker":
         out = outputs(shadow, split, classes)
         names = LABEL_ONLY_ATTACKS[:1] if shadow.label_only else METRIC_ATTACKS
         fitted = {name: MetricAttack(name).fit(out) for name in names}
         if not shadow.label_only:
             fitted["neural"] = NeuralAttack(seed=seed).fit(out)
         noise = NoiseRobustnessAttack(cfg["label_only_sigmas"], cfg["label_only_queries"], seed)
-        noise.fit(shadow.labels, split.x_in, split.y_in, split.x_out, split.y_out, progress=progress)
+        noise.fit(shadow.labels, split.x_in, split.y_in, split.x_out, split.y_out)
         return cls(fitted, noise)
 
-    def run(self, target: Release, split: Split, classes: int, progress: bool = True) -> tuple[dict, Outputs]:
+    def run(self, target: Release, split: Split, classes: int) -> tuple[dict, Outputs]:
         released = outputs(target, split, classes)
         scores = {name: a.run(released) for name, a in self.output.items()}
         scores["label_only_noise"] = self.label_only.run(target.labels, split.x_in, split.y_in, split.x_out,
-                                                         split.y_out, progress=progress)
+                                                         split.y_out)
         return scores, released
 
 
@@ -242,7 +241,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
 
     def record(name: str, attacker: Attacker, release: Release, extra: dict | None = None):
         bar.set_postfix_str(name)
-        s, released = attacker.run(release, test, classes, progress=False)
+        s, released = attacker.run(release, test, classes)
         table[name], scores[name] = {**row(s, released), **(extra or {})}, s
         bar.update()
 
