@@ -94,6 +94,16 @@ def tpr_at_fpr(member: np.ndarray, nonmember: np.ndarray, fpr: float = 0.01) -> 
     return float((np.asarray(member) > nonmember[m]).mean())
 
 
+def roc_curve(member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) of the rules "member iff score >= t" over every distinct score t, from (0, 0)
+    to (1, 1); tied scores move both rates at once, so the trapezoidal area equals ``roc_auc``."""
+    member, nonmember = np.asarray(member, np.float64), np.asarray(nonmember, np.float64)
+    t = np.unique(np.concatenate([member, nonmember]))[::-1]
+    tpr = len(member) - np.searchsorted(np.sort(member), t, side="left")
+    fpr = len(nonmember) - np.searchsorted(np.sort(nonmember), t, side="left")
+    return np.r_[0.0, fpr / len(nonmember)], np.r_[0.0, tpr / len(member)]
+
+
 def balanced_accuracy(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> float:
     return float(0.5 * ((np.asarray(member) >= threshold).mean() + (np.asarray(nonmember) < threshold).mean()))
 

@@ -107,6 +107,20 @@ SPEC = {
         "batch_size": (int, lambda v: v >= 1, "an integer >= 1, e.g. 16"),
         "lr": (_num, _pos, "a number > 0, e.g. 0.01"),
     },
+    "membership": {
+        "label_only_sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.05, 0.1, 0.2, 0.4]"),
+        "label_only_queries": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per record), e.g. 100"),
+        "rp": {
+            "sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.1, 0.5]"),
+            "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10]"),
+        },
+        "perturbation": {
+            "tau": (_num, _prob, "a number in (0, 1), e.g. 0.5"),
+            "reach": (_num, lambda v: 0 < v <= 1, "a number in (0, 1], e.g. 0.95"),
+            "steps": (int, lambda v: v >= 1, "an integer >= 1, e.g. 10"),
+        },
+        "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 1024"),
+    },
     "gan": {
         "steps": (int, lambda v: v >= 1, "an integer >= 1 (generator steps)"),
         "batch_size": (int, lambda v: v >= 2, "an integer >= 2, e.g. 64"),

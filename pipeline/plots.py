@@ -122,6 +122,33 @@ def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit
     _save(fig, path)
 
 
+def roc_grid(path, curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], title: str) -> None:
+    """Membership-inference ROC curves, one panel per defense (``curves[defense][attack]`` =
+    (FPR, TPR)), the same colour per attack in every panel, the chance diagonal dotted."""
+    cols = min(4, len(curves))
+    rows = -(-len(curves) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False)
+    colours: dict[str, str] = {}
+    for ax, (defense, per) in zip(axes.flat, curves.items()):
+        ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=1)
+        for attack, (fpr, tpr) in per.items():
+            colours.setdefault(attack, f"C{len(colours)}")
+            ax.plot(fpr, tpr, color=colours[attack], linewidth=1.2, label=attack)
+        ax.set_title(defense, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    for ax in axes.flat[len(curves):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("false positive rate")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("true positive rate")
+    handles = [plt.Line2D([], [], color=c, label=a) for a, c in colours.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, -0.04))
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
 def tradeoff(path, rows: dict[str, dict]) -> None:
     """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the best
     membership attack's AUC (right) against test accuracy; RP one curve per N (points in

@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
            ".gitignore"]
 STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
-          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report"}
+          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses"}
 
 
 def sh(repo, *cmd, check=True):
@@ -40,9 +42,10 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["ablation"].update(ns=[50, 100])
     p["images"].update(size=8)
-    p["target"].update(epochs=30)
+    p["target"].update(epochs=40)  # 45 images, 3 batches an epoch
     p["mid"].update(betas=[0.01], epochs=30)
     p["evaluator"].update(epochs=2)
+    p["membership"].update(label_only_sigmas=[0.1, 0.4], label_only_queries=10, rp={"sigmas": [0.1], "ns": [10]})
     p["gan"].update(steps=5, batch_size=16, critic_iters=2)
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
     p["inversion"].update(sigmas=[0.1], ns=[10])
@@ -90,6 +93,61 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
     assert set(data["metrics/mid.json"]["data"]) == {"beta=0.01"}
+
+
+def test_membership_table_has_every_defense_null_output_attacks_under_rp_and_unchanged_labels(repo):
+    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    table = next(iter(metrics.values()))["data"]["metrics/membership.json"]["data"]
+    assert set(table) == {"none", "output_perturbation", "mid,beta=0.01", "rp,sigma=0.1,N=10"}
+    output_attacks = {"confidence", "entropy", "modified_entropy", "neural"}
+    on_disk = json.loads((repo / "metrics/membership.json").read_text())
+    for name, entry in table.items():
+        # `dvc metrics show` leaves null cells out; the file holds them
+        label_only = name.startswith("rp,")
+        assert set(entry["attacks"]) == {"correctness", "label_only_noise"} | (set() if label_only else output_attacks)
+        attacks = on_disk[name]["attacks"]
+        assert {k for k, a in attacks.items() if a is None} == (output_attacks if label_only else set())
+        applicable = [a for a in attacks.values() if a is not None]
+        assert all(0 <= a[k] <= 1 for a in applicable for k in ("accuracy", "auc", "tpr_at_1pct_fpr"))
+        assert entry["best_auc"] == max(a["auc"] for a in applicable)
+        assert 0 <= entry["test_accuracy"] <= 1 and 0 <= entry["train_accuracy"] <= 1
+    assert table["rp,sigma=0.1,N=10"]["note"] == "label-only release: not applicable by construction"
+    op, none = table["output_perturbation"], table["none"]
+    assert op["labels_changed"] == 0 and 0 <= op["fraction_perturbed"] <= 1 and op["mean_delta_l2"] >= 0
+    # labels unchanged: the label-only attacks and the utility see exactly what the undefended target releases
+    for key in ("correctness", "label_only_noise"):
+        assert op["attacks"][key] == none["attacks"][key]
+    assert (op["test_accuracy"], op["train_accuracy"]) == (none["test_accuracy"], none["train_accuracy"])
+    data = np.load(repo / "data/images/dataset.npz")
+    scores = pd.read_csv(repo / "results/membership/scores.tsv", sep="\t")
+    assert list(scores.columns) == ["defense", "attack", "member", "score"]
+    counts = scores.groupby(["defense", "attack"])["member"].agg(["sum", "size"])
+    assert len(counts) == 6 * 3 + 2  # every attack on three defenses, correctness and label-only under RP
+    assert (counts["sum"] == len(data["train_y"])).all()
+    assert (counts["size"] == len(data["train_y"]) + len(data["test_y"])).all()
+    assert (repo / "plots/membership_roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
+    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    data = next(iter(metrics.values()))["data"]
+    rows, inv = data["reports/defenses.json"]["data"], data["metrics/inversion.json"]["data"]
+    membership = data["metrics/membership.json"]["data"]
+    assert list(rows) == ["none", "output_perturbation", "mid,beta=0.01", "rp,sigma=0.1,N=10"]
+    assert rows["none"]["brepmi_asr"] == rows["output_perturbation"]["brepmi_asr"] == inv["base"]["asr"]
+    assert rows["rp,sigma=0.1,N=10"]["brepmi_asr"] == inv["sigma=0.1,N=10"]["asr"]
+    assert rows["mid,beta=0.01"]["best_auc"] == membership["mid,beta=0.01"]["best_auc"]
+    assert rows["output_perturbation"]["labels_changed"] == 0
+    text = (repo / "reports/defenses.md").read_text()
+    assert "| rp,sigma=0.1,N=10 |" in text and text.count("n/a") >= 4
+    assert (repo / "plots/tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id],
+                             "tags.`dvc.stage` = 'defenses'")[0]
+    assert run.data.metrics["none.best_auc"] == rows["none"]["best_auc"]
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"defenses.md", "defenses.json", "tradeoff.png"}
 
 
 def test_the_same_params_give_byte_identical_metrics_results_and_models(repo):

@@ -1,0 +1,285 @@
+"""Defenses x membership attacks on the image target (issue 5).
+
+Setting of Song and Mittal (USENIX Security 2021): the attacker knows the training procedure
+and holds data from the target's distribution. From the private images the target never saw
+(the ``shadow`` split) it draws a shadow training set with the target's per-class counts and a
+shadow non-member set with the test split's, trains a shadow model with the target's recipe
+(and one MID shadow per beta with the MID recipe), and fits every attack of
+``pipeline.membership`` on it. The output-perturbation defender (seed 003) makes its own,
+disjoint draw and its own shadow model to fit the risk evaluator and calibrate epsilon.
+
+Defenses (what the target releases for a query x, y):
+
+* ``none``: the softmax of the target's logits.
+* ``output_perturbation``: the same logits through ``perturbation.OutputPerturbation``; every
+  released label must equal the target's argmax (checked here: a mismatch raises). The
+  attacker does not know the mechanism: its attacks are the ones fitted for ``none``.
+* ``mid,beta=<b>``: the MID target (seed 002), sampling at inference (seeded generator).
+* ``rp,sigma=<s>,N=<n>``: RP's label-only release, the majority vote of n noisy copies
+  (``Smooth.vote``, fresh noise; Section 7.2). No confidence vector is released, so the
+  confidence-based attacks (confidence, entropy, modified entropy, neural) do not apply by
+  construction (``None``); correctness and the noise-robustness attack need only labels.
+
+Probabilities come from float64 logits: a float32 softmax rounds confident outputs to exactly
+1.0, and the ties erase the attacks' signal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import mid, nets
+from .errors import PipelineError
+from .membership import (METRIC_ATTACKS, AttackScores, MetricAttack, NeuralAttack, NoiseRobustnessAttack, Outputs,
+                         evaluate)
+from .perturbation import OutputPerturbation, RiskEvaluator
+from .smoothing import Smooth
+
+OUTPUT_ATTACKS = METRIC_ATTACKS + ("neural",)
+ATTACKS = OUTPUT_ATTACKS + ("label_only_noise",)
+LABEL_ONLY_ATTACKS = ("correctness", "label_only_noise")
+NOT_APPLICABLE = "label-only release: not applicable by construction"
+ATTACKER, DEFENDER = 0, 1  # parties drawing from the shadow split
+
+
+def derive(seed: int, *path: int) -> int:
+    """An independent seed for one role (attacker, defender, a beta, ...) from the global seed."""
+    return int(np.random.SeedSequence([seed, *path]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def stratified_draws(y: np.ndarray, member_counts: np.ndarray, nonmember_counts: np.ndarray, parties: int,
+                     seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Disjoint (members, non-members) index sets into ``y``, one pair per party, with
+    ``member_counts[c]`` and ``nonmember_counts[c]`` records of class c each (seeded)."""
+    rng = np.random.default_rng(seed)
+    need = np.asarray(member_counts) + np.asarray(nonmember_counts)
+    draws = [([], []) for _ in range(parties)]
+    for c in range(len(need)):
+        pool = rng.permutation(np.flatnonzero(y == c))
+        if len(pool) < parties * need[c]:
+            raise PipelineError(f"shadow split: class {c} has {len(pool)} images, the {parties} shadow draws need "
+                                f"{parties * need[c]}; fix: lower images.train_fraction or images.test_fraction")
+        for p, (ins, outs) in enumerate(draws):
+            block = pool[p * need[c]:(p + 1) * need[c]]
+            ins.append(block[:member_counts[c]])
+            outs.append(block[member_counts[c]:])
+    return [(np.sort(np.concatenate(i)), np.sort(np.concatenate(o))) for i, o in draws]
+
+
+@dataclass
+class Split:
+    """Members (training set of the model) and non-members of one model."""
+    x_in: np.ndarray
+    y_in: np.ndarray
+    x_out: np.ndarray
+    y_out: np.ndarray
+
+    @classmethod
+    def draw(cls, x, y, idx: tuple[np.ndarray, np.ndarray]) -> "Split":
+        return cls(x[idx[0]], y[idx[0]], x[idx[1]], y[idx[1]])
+
+
+def softmax64(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.double(), dim=1).numpy()
+
+
+class Release:
+    """What a (possibly defended) model releases: ``probs(x, y)`` (None for a label-only
+    release) and the label oracle ``labels(x)``."""
+
+    label_only = False
+
+    def probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        return self.probs(x, None).argmax(1)
+
+
+class Plain(Release):
+    """The model's softmax; a MID model samples from its own seeded generator."""
+
+    def __init__(self, model: nn.Module, seed: int | None = None):
+        self.model = model
+        if seed is not None:
+            model.generator = torch.Generator().manual_seed(seed)
+
+    def probs(self, x, y):
+        return softmax64(nets.logits(self.model, x))
+
+
+class Perturbed(Release):
+    """The model's logits through output perturbation; raises if a released label differs."""
+
+    def __init__(self, model: nn.Module, defense: OutputPerturbation):
+        self.model, self.defense = model, defense
+
+    def release(self, x, y) -> tuple[object, int]:
+        """The defense's ``Release`` and the number of released labels that differ from the
+        model's (anything but 0 raises)."""
+        z = nets.logits(self.model, x).double().numpy()
+        r = self.defense(z, y)
+        changed = int((r.probs.argmax(1) != z.argmax(1)).sum())
+        if changed or r.labels_reverted:
+            raise PipelineError(f"output perturbation changed {changed} released labels "
+                                f"({r.labels_reverted} reverted); the defense must keep every label")
+        return r, changed
+
+    def probs(self, x, y):
+        return self.release(x, y)[0].probs
+
+
+class Smoothed(Release):
+    """RP's label-only release: the majority vote of n noisy copies (fresh noise per query)."""
+
+    label_only = True
+
+    def __init__(self, model: nn.Module, classes: int, sigma: float, n: int, seed: int, chunk: int):
+        self.smooth, self.n = Smooth(model, classes, sigma, noise="fresh", seed=seed, chunk=chunk), n
+
+    def probs(self, x, y):
+        return None
+
+    def labels(self, x):
+        return self.smooth.vote(torch.as_tensor(x), self.n)
+
+
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[labels]
+
+
+def outputs(release: Release, split: Split, classes: int) -> Outputs:
+    """The release's probability vectors (one-hot released labels for a label-only release)."""
+    if release.label_only:
+        return Outputs(one_hot(release.labels(split.x_in), classes), split.y_in,
+                       one_hot(release.labels(split.x_out), classes), split.y_out)
+    return Outputs(release.probs(split.x_in, split.y_in), split.y_in,
+                   release.probs(split.x_out, split.y_out), split.y_out)
+
+
+@dataclass
+class Attacker:
+    """Attacks fitted on one shadow release; ``label_only`` is the noise-robustness attack."""
+    output: dict  # name -> fitted MetricAttack / NeuralAttack
+    label_only: NoiseRobustnessAttack
+
+    @classmethod
+    def fit(cls, shadow: Release, split: Split, classes: int, cfg: dict, seed: int) -> "Attacker":
+        out = outputs(shadow, split, classes)
+        names = LABEL_ONLY_ATTACKS[:1] if shadow.label_only else METRIC_ATTACKS
+        fitted = {name: MetricAttack(name).fit(out) for name in names}
+        if not shadow.label_only:
+            fitted["neural"] = NeuralAttack(seed=seed).fit(out)
+        noise = NoiseRobustnessAttack(cfg["label_only_sigmas"], cfg["label_only_queries"], seed)
+        noise.fit(shadow.labels, split.x_in, split.y_in, split.x_out, split.y_out)
+        return cls(fitted, noise)
+
+    def run(self, target: Release, split: Split, classes: int) -> tuple[dict, Outputs]:
+        released = outputs(target, split, classes)
+        scores = {name: a.run(released) for name, a in self.output.items()}
+        scores["label_only_noise"] = self.label_only.run(target.labels, split.x_in, split.y_in, split.x_out,
+                                                         split.y_out)
+        return scores, released
+
+
+def row(scores: dict[str, AttackScores], released: Outputs) -> dict:
+    """One defense's entry: utility of what is released, every attack's metrics (None where
+    the attack does not apply), ``best_auc`` over the applicable attacks."""
+    attacks = {name: evaluate(scores[name]) if name in scores else None for name in ATTACKS}
+    entry = {"train_accuracy": float((released.probs_in.argmax(1) == released.labels_in).mean()),
+             "test_accuracy": float((released.probs_out.argmax(1) == released.labels_out).mean()),
+             "attacks": attacks, "best_auc": max(a["auc"] for a in attacks.values() if a is not None)}
+    if any(a is None for a in attacks.values()):
+        entry["note"] = NOT_APPLICABLE
+    return entry
+
+
+def train_shadow(split: Split, classes: int, params: dict, seed: int, beta: float | None = None) -> nn.Module:
+    """A model trained like the target (``target`` recipe) or like a MID target (``mid`` recipe)."""
+    if beta is None:
+        return nets.train_classifier("target", split.x_in, split.y_in, classes, params["target"], seed,
+                                     progress=False)[0]
+    cfg = params["mid"]
+    torch.manual_seed(seed)
+    model = nets.mid(split.x_in.shape[1], split.x_in.shape[2], classes, cfg["k"])
+    mid.train(model, split.x_in, split.y_in, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=False)
+    return model
+
+
+def defend(model: nn.Module, split: Split, classes: int, params: dict, seed: int) -> OutputPerturbation:
+    """The defender's output perturbation: risk evaluator on its own shadow model's outputs,
+    epsilon calibrated on them (seed 003)."""
+    cfg = params["membership"]["perturbation"]
+    z_in = nets.logits(model, split.x_in).double().numpy()
+    z_out = nets.logits(model, split.x_out).double().numpy()
+    evaluator = RiskEvaluator.fit(z_in, split.y_in, z_out, split.y_out, seed=seed)
+    defense = OutputPerturbation(evaluator, tau=cfg["tau"], steps=cfg["steps"])
+    return defense.calibrate(np.concatenate([z_in, z_out]), np.concatenate([split.y_in, split.y_out]),
+                             reach=cfg["reach"])
+
+
+def name_rp(sigma: float, n: int) -> str:
+    return f"rp,sigma={sigma:g},N={n}"
+
+
+def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dict, classes: int,
+                      params: dict) -> tuple[dict, dict[str, dict[str, AttackScores]]]:
+    """The defense x attack table (``row`` per defense) and every attack's per-record scores."""
+    cfg, seed = params["membership"], params["seed"]
+    test = Split(data["train_x"], data["train_y"], data["test_x"], data["test_y"])
+    members = np.bincount(test.y_in, minlength=classes)
+    nonmembers = np.bincount(test.y_out, minlength=classes)
+    draws = stratified_draws(data["shadow_y"], members, nonmembers, 2, derive(seed, 0))
+    shadow, own = (Split.draw(data["shadow_x"], data["shadow_y"], d) for d in draws)
+    table, scores = {}, {}
+    jobs = ["none", "output_perturbation", *[f"mid,beta={b:g}" for b in mids],
+            *[name_rp(s, n) for s in cfg["rp"]["sigmas"] for n in cfg["rp"]["ns"]]]
+    bar = tqdm(total=len(jobs), desc="defenses")
+
+    def record(name: str, attacker: Attacker, release: Release, extra: dict | None = None):
+        bar.set_postfix_str(name)
+        s, released = attacker.run(release, test, classes)
+        table[name], scores[name] = {**row(s, released), **(extra or {})}, s
+        bar.update()
+
+    shadow_model = train_shadow(shadow, classes, params, derive(seed, ATTACKER))
+    undefended = Attacker.fit(Plain(shadow_model), shadow, classes, cfg, derive(seed, ATTACKER, 1))
+    record("none", undefended, Plain(target))
+
+    defender_model = train_shadow(own, classes, params, derive(seed, DEFENDER))
+    defense = defend(defender_model, own, classes, params, derive(seed, DEFENDER, 1))
+    perturbed = Perturbed(target, defense)
+    released, changed = perturbed.release(np.concatenate([test.x_in, test.x_out]),
+                                          np.concatenate([test.y_in, test.y_out]))
+    summary, n_in = released.summary(), len(test.y_in)
+    record("output_perturbation", undefended, perturbed,  # a mechanism-unaware attacker
+           {"epsilon": defense.epsilon, "labels_changed": changed,
+            "fraction_perturbed_members": float(released.perturbed[:n_in].mean()),
+            "fraction_perturbed_nonmembers": float(released.perturbed[n_in:].mean()),
+            **{k: summary[k] for k in ("fraction_perturbed", "fraction_reached", "mean_delta_l2", "mean_prob_l1")}})
+
+    for i, (beta, model) in enumerate(mids.items(), start=2):
+        shadow_mid = train_shadow(shadow, classes, params, derive(seed, ATTACKER, i), beta)
+        attacker = Attacker.fit(Plain(shadow_mid, derive(seed, ATTACKER, i, 1)), shadow, classes, cfg,
+                                derive(seed, ATTACKER, i, 2))
+        record(f"mid,beta={beta:g}", attacker, Plain(model, derive(seed, 2, i)))
+
+    chunk = cfg["chunk"]
+    for sigma in cfg["rp"]["sigmas"]:
+        for n in cfg["rp"]["ns"]:
+            served = Smoothed(shadow_model, classes, sigma, n, derive(seed, ATTACKER, 100), chunk)
+            attacker = Attacker.fit(served, shadow, classes, cfg, derive(seed, ATTACKER, 101))
+            record(name_rp(sigma, n), attacker, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk))
+    bar.close()
+    return table, scores
+
+
+def score_rows(scores: dict[str, dict[str, AttackScores]]) -> list[tuple[str, str, int, float]]:
+    """(defense, attack, member flag, score) for every record and attack."""
+    return [(defense, attack, flag, float(v))
+            for defense, per in scores.items() for attack, s in per.items()
+            for flag, values in ((1, s.member), (0, s.nonmember)) for v in values]
+
