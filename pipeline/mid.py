@@ -22,6 +22,11 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 
+def checkpoint(beta: float) -> str:
+    """Where the pipeline keeps the MID target trained with ``beta`` (stage ``train_mid``)."""
+    return f"models/mid/beta_{beta:g}.pt"
+
+
 class VIB(nn.Module):
     """``features`` (any module, output flattened to ``feature_dim``) -> Linear(F, 2k) ->
     (mu, std) -> z = mu + std * eps -> Linear(k, classes). ``forward`` returns logits;

@@ -6,7 +6,7 @@ import pandas as pd
 
 import torch
 
-from pipeline import brepmi, inversion, nets
+from pipeline import brepmi, inversion, mid, nets
 from pipeline.io import atomic_path, read_json, read_npz, write_json
 from pipeline.params import load_params
 from pipeline.plots import image_grid
@@ -29,9 +29,9 @@ def run() -> None:
     target = nets.load("target", "models/target.pt", shape, classes)
     evaluator = nets.load("evaluator", "models/evaluator.pt", shape, classes)
     G = nets.load("generator", "models/generator.pt", shape, params["gan"]["z_dim"])
-    mid = {beta: nets.load("mid", f"models/mid/beta_{beta:g}.pt", shape, classes, k=params["mid"]["k"])
-           for beta in params["mid"]["betas"]}
-    models = {"target": target, "mid": mid}
+    mids = {beta: nets.load("mid", mid.checkpoint(beta), shape, classes, k=params["mid"]["k"])
+            for beta in params["mid"]["betas"]}
+    models = {"target": target, "mid": mids}
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = inversion.most_confident(target, a["train_x"], a["train_y"], classes)
     configs = inversion.configs(grid["sigmas"], grid["ns"], params["mid"]["betas"])

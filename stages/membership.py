@@ -4,13 +4,12 @@ import pandas as pd
 
 import torch
 
-from pipeline import defense_eval, nets
+from pipeline import defense_eval, mid, nets
 from pipeline.io import atomic_path, read_json, read_npz, write_json
 from pipeline.membership import roc_curve
 from pipeline.params import load_params
 from pipeline.plots import roc_grid
 from pipeline.tracking import flatten, main, stage_run
-from stages.train_mid import path as mid_path
 
 DATASET, META = "data/images/dataset.npz", "data/images/meta.json"
 METRICS, SCORES, FIGURE = "metrics/membership.json", "results/membership/scores.tsv", "plots/membership_roc.png"
@@ -22,7 +21,7 @@ def run() -> None:
     a, meta = read_npz(DATASET), read_json(META)
     classes, shape = len(meta["classes"]), meta["shape"]
     target = nets.load("target", "models/target.pt", shape, classes)
-    mids = {b: nets.load("mid", mid_path(b), shape, classes, k=params["mid"]["k"]) for b in params["mid"]["betas"]}
+    mids = {b: nets.load("mid", mid.checkpoint(b), shape, classes, k=params["mid"]["k"]) for b in params["mid"]["betas"]}
     table, scores = defense_eval.evaluate_defenses(target, mids, a, classes, params)
 
     with atomic_path(SCORES) as tmp:

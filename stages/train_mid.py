@@ -10,10 +10,6 @@ from pipeline.tracking import main, stage_run
 DATASET, META, METRICS = "data/images/dataset.npz", "data/images/meta.json", "metrics/mid.json"
 
 
-def path(beta: float) -> str:
-    return f"models/mid/beta_{beta:g}.pt"
-
-
 def run() -> None:
     params = load_params()
     torch.set_num_threads(1)
@@ -31,7 +27,7 @@ def run() -> None:
              "test_accuracy": nets.accuracy(model, a["test_x"], a["test_y"]), "kl": histories[beta][-1]["kl"]}
         m["generalization_gap"] = m["train_accuracy"] - m["test_accuracy"]
         model.generator = None
-        save_state(path(beta), model)
+        save_state(mid.checkpoint(beta), model)
         metrics[f"beta={beta:g}"] = m
         print(f"MID beta={beta:g}: train accuracy {m['train_accuracy']:.2%}, test accuracy {m['test_accuracy']:.2%}, "
               f"KL {m['kl']:.1f} nats")
