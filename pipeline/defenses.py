@@ -61,7 +61,7 @@ def _cell(row: dict, attack: str) -> str:
 
 def markdown(rows: dict[str, dict], target: dict) -> str:
     """The table as Markdown, with the undefended target's train/test gap and the legend."""
-    pct = lambda v: "–" if v is None else f"{v:.0%}"  # noqa: E731
+    pct = lambda v, d=0: "–" if v is None else f"{v:.{d}%}"  # noqa: E731
     lines = ["## Defenses x attacks (image target)\n",
              f"Undefended target: train accuracy {target['train_accuracy']:.2%}, test accuracy "
              f"{target['test_accuracy']:.2%} (gap {target['train_accuracy'] - target['test_accuracy']:.2%}).\n",
@@ -71,7 +71,7 @@ def markdown(rows: dict[str, dict], target: dict) -> str:
         best = row.get("best_auc")
         lines.append(f"| {name} | {row['test_accuracy']:.2%} | {pct(row.get('brepmi_asr'))} | "
                      + " | ".join(_cell(row, a) for a in ATTACKS)
-                     + f" | {'–' if best is None else f'{best:.3f}'} | {pct(row.get('best_tpr_at_1pct_fpr'))} |")
+                     + f" | {'–' if best is None else f'{best:.3f}'} | {pct(row.get('best_tpr_at_1pct_fpr'), 1)} |")
     lines += ["", "Membership cells are ROC AUCs (0.5 = chance). n/a: not applicable by construction (RP releases "
               "a label only, so attacks reading confidence vectors have nothing to read). –: not run for this "
               "configuration. Output perturbation keeps every label, so its BREP-MI ASR is the undefended one "
