@@ -174,7 +174,7 @@ def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
     invert = by_name["invert"]
     assert "sigma_0.1_N_10.asr" in invert.data.metrics and invert.data.params["brepmi.points"] == "32"
     grids = {Path(a.path).name for a in client.list_artifacts(invert.info.run_id, "reconstructions")}
-    assert grids == {"base.png", "sigma_0.1_N_10.png"}
+    assert grids == {"base.png", "sigma_0.1_N_10.png", "mid_beta_0.01.png"}
 
 
 def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
