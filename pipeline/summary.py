@@ -1,4 +1,5 @@
-"""Print what ``make repro`` produced: Table 1, the APE expansions, and where to look next."""
+"""Print what ``make repro`` produced: Table 1, the APE expansions, the inversion and defenses
+tables, and where to look next."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,7 @@ from .tracking import tracking_uri
 
 
 def main() -> None:
-    for path in ("reports/table1.md", "reports/ape.md", "reports/inversion.md"):
+    for path in ("reports/table1.md", "reports/ape.md", "reports/inversion.md", "reports/defenses.md"):
         if Path(path).is_file():
             print(Path(path).read_text())
     plots = sorted(str(p) for p in Path("plots").glob("*.png"))
