@@ -35,6 +35,7 @@ from . import mid, nets
 from .errors import PipelineError
 from .membership import (METRIC_ATTACKS, AttackScores, MetricAttack, NeuralAttack, NoiseRobustnessAttack, Outputs,
                          evaluate)
+from .params import derive_seed as derive
 from .perturbation import OutputPerturbation, RiskEvaluator
 from .smoothing import Smooth
 
@@ -43,11 +44,6 @@ ATTACKS = OUTPUT_ATTACKS + ("label_only_noise",)
 LABEL_ONLY_ATTACKS = ("correctness", "label_only_noise")
 NOT_APPLICABLE = "label-only release: not applicable by construction"
 ATTACKER, DEFENDER = 0, 1  # parties drawing from the shadow split
-
-
-def derive(seed: int, *path: int) -> int:
-    """An independent seed for one role (attacker, defender, a beta, ...) from the global seed."""
-    return int(np.random.SeedSequence([seed, *path]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def stratified_draws(y: np.ndarray, member_counts: np.ndarray, nonmember_counts: np.ndarray, parties: int,

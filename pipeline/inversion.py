@@ -25,21 +25,16 @@ from torch import nn
 
 from . import brepmi, nets
 from .compute import map_rows
+from .params import derive_seed as stream
 from .smoothing import Smooth
 
-STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams, first element of their path
+STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams (``stream(seed, STARTS, configuration)``, ...)
 
 
 def configs(sigmas: list[float], ns: list[int], betas: list[float]) -> list[dict]:
     """The grid: base, then smoothed (every sigma x N), then MID (every beta)."""
     return ([{"name": "base"}] + [{"name": f"sigma={s:g},N={n}", "sigma": s, "n": n} for s in sigmas for n in ns]
             + [{"name": f"mid,beta={b:g}", "beta": b} for b in betas])
-
-
-def stream(seed: int, *path: int) -> int:
-    """A 63-bit seed for the random stream at ``path`` (a stream above, then configuration,
-    class, restart as it needs)."""
-    return int(np.random.SeedSequence([seed, *path]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:

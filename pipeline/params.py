@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from .errors import PipelineError
@@ -224,3 +225,9 @@ def load_params(path: str | Path = "params.yaml") -> dict:
         raise PipelineError(f"{path}: invalid 'brepmi.targets' = {b['targets']}; fix: set it to at most "
                             f"images.private = {params['images']['private']}")
     return params
+
+
+def derive_seed(seed: int, *path: int) -> int:
+    """An independent 63-bit seed for the random stream at ``path`` (a role, a configuration,
+    a class, ...) under the pipeline's ``seed`` (numpy's SeedSequence)."""
+    return int(np.random.SeedSequence([seed, *path]).generate_state(1, np.uint64)[0] >> 1)

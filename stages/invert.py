@@ -8,7 +8,7 @@ import torch
 
 from pipeline import brepmi, inversion, mid, nets
 from pipeline.io import atomic_path, read_json, read_npz, write_json
-from pipeline.params import load_params
+from pipeline.params import derive_seed, load_params
 from pipeline.plots import image_grid
 from pipeline.tracking import main, stage_run
 
@@ -41,7 +41,7 @@ def run() -> None:
     metrics, rows, grids = {}, [], {}
     for i, (spec, (records, images, init_queries)) in enumerate(zip(configs, results)):
         config = spec["name"]
-        labels = inversion.labeller(models, spec, classes, inversion.stream(seed, inversion.ACCURACY, i), grid["chunk"])
+        labels = inversion.labeller(models, spec, classes, derive_seed(seed, inversion.ACCURACY, i), grid["chunk"])
         df = pd.DataFrame(records)
         metrics[config] = {
             "asr": float(df["success"].mean()),
