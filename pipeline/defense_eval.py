@@ -26,12 +26,13 @@ Probabilities come from float64 logits: a float32 softmax rounds confident outpu
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import mid, nets
+from . import nets
 from .errors import PipelineError
 from .membership import (METRIC_ATTACKS, AttackScores, MetricAttack, NeuralAttack, NoiseRobustnessAttack, Outputs,
                          evaluate)
@@ -198,11 +199,7 @@ def train_shadow(split: Split, classes: int, params: dict, seed: int, beta: floa
     if beta is None:
         return nets.train_classifier("target", split.x_in, split.y_in, classes, params["target"], seed,
                                      progress=False)[0]
-    cfg = params["mid"]
-    torch.manual_seed(seed)
-    model = nets.mid(split.x_in.shape[1], split.x_in.shape[2], classes, cfg["k"])
-    mid.train(model, split.x_in, split.y_in, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=False)
-    return model
+    return nets.train_mid(split.x_in, split.y_in, classes, params["mid"], beta, seed, progress=False)[0]
 
 
 def defend(model: nn.Module, split: Split, classes: int, params: dict, seed: int) -> OutputPerturbation:

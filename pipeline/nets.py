@@ -83,6 +83,17 @@ def train_classifier(kind: str, x: np.ndarray, y: np.ndarray, classes: int, cfg:
                progress=progress)
 
 
+def train_mid(x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, beta: float, seed: int,
+              progress: bool = True) -> tuple[nn.Module, list[dict]]:
+    """Build ``mid`` (bottleneck ``cfg['k']``) with ``seed`` and train it by ``pipeline.mid.train``
+    (the ``mid`` params: epochs, batch size, learning rate)."""
+    from .mid import train
+
+    torch.manual_seed(seed)
+    model = mid(x.shape[1], x.shape[2], classes, cfg["k"])
+    return model, train(model, x, y, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=progress)
+
+
 @torch.inference_mode()
 def logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int = 1024) -> torch.Tensor:
     model.eval()

@@ -173,7 +173,7 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
                 continue
             ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=label, alpha=0.85)
             for xi, yi, n in zip(x, y, names):
-                ax.annotate(n.split(",", 1)[1].replace(",N=", " ").split(" ")[0] if "," in n else "",
+                ax.annotate(n.split(",")[1] if "," in n else "",
                             (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")

@@ -15,18 +15,14 @@ def run() -> None:
     torch.set_num_threads(1)
     cfg, seed = params["mid"], params["seed"]
     a, meta = read_npz(DATASET), read_json(META)
-    classes, shape = len(meta["classes"]), meta["shape"]
+    classes = len(meta["classes"])
     metrics, histories = {}, {}
     for beta in cfg["betas"]:
-        torch.manual_seed(seed)
-        model = nets.mid(*shape[:2], classes, cfg["k"])
-        histories[beta] = mid.train(model, a["train_x"], a["train_y"], beta, seed, cfg["epochs"], cfg["batch_size"],
-                                    cfg["lr"])
+        model, histories[beta] = nets.train_mid(a["train_x"], a["train_y"], classes, cfg, beta, seed)
         model.generator = torch.Generator().manual_seed(seed)  # sampling stays on: seeded for the metrics
         m = {"train_accuracy": nets.accuracy(model, a["train_x"], a["train_y"]),
              "test_accuracy": nets.accuracy(model, a["test_x"], a["test_y"]), "kl": histories[beta][-1]["kl"]}
         m["generalization_gap"] = m["train_accuracy"] - m["test_accuracy"]
-        model.generator = None
         save_state(mid.checkpoint(beta), model)
         metrics[f"beta={beta:g}"] = m
         print(f"MID beta={beta:g}: train accuracy {m['train_accuracy']:.2%}, test accuracy {m['test_accuracy']:.2%}, "
