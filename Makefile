@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	@$(BIN)/python -m pipeline.summary
+	@$(BIN)/python -m pipeline.reporting.summary
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests

@@ -6,45 +6,51 @@ Run after `make repro` (it reads models/mlp.pt, data/augmented.npz, data/process
 
 For each sigma and noise mode it certifies every augmented row of the first ``--records``
 records (N0, N, alpha from params.yaml) and prints how far below B positive predictions reach.
+What the modes mean and why they agree: docs/tabular.md, docs/performance.md.
 The last line is one JSON object.
 """
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._args import parser as make_parser, positive_int, positive_number  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
+from pipeline.core.io import read_json, read_npz  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
+from pipeline.tabular import ape  # noqa: E402
+from pipeline.tabular.mlp import load_mlp  # noqa: E402
 
-from pipeline import ape  # noqa: E402
-from pipeline import model as mlp  # noqa: E402
-from pipeline.io import read_json, read_npz  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=300)
-    parser.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 3.0])
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--records", type=positive_int, default=300,
+                        help="records of D_t,1 to certify (each with its whole augmented trajectory)")
+    parser.add_argument("--sigmas", type=positive_number, nargs="+", default=[1.0, 3.0],
+                        help="noise scales, standardised feature units")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = parser.parse_args()
-    params = load_params()
+    return parser
+
+
+def run(args) -> None:
+    params = load_params(ROOT / "params.yaml")
     s = params["smoothing"]
-    meta, arrays = read_json("data/processed/meta.json"), read_npz("data/augmented.npz")
-    model = mlp.load("models/mlp.pt", len(meta["feature_names"]), params["train"]["hidden"])
+    meta, arrays = read_json(ROOT / "data/processed/meta.json"), read_npz(ROOT / "data/augmented.npz")
+    model = load_mlp(ROOT / "models/mlp.pt", len(meta["feature_names"]), params["train"]["hidden"])
     values = arrays["values"][:args.records]
     aug = ape.Augmented(arrays["records"][:args.records], values, meta["sensitive_index"], meta)
     result = {"records": int(len(values)), "inputs": int(values.size)}
     for noise in ("fresh", "shared"):
         for sigma in args.sigmas:
-            cfg = [(f"sigma={sigma:g}", sigma, s["n"], s["alpha"])]
+            cfg = [ape.Configuration(f"sigma={sigma:g}", sigma, s["n"], s["alpha"], 1)]
             start = time.perf_counter()
-            out = ape.evaluate(model, aug, cfg, s["n0"], noise, params["seed"], s["chunk"], params["compute"],
-                               progress=not args.json)
+            out = ape.certify_augmented(model, aug, cfg, s["n0"], noise, params["seed"], s["chunk"],
+                                        params["compute"], progress=not args.json)
             seconds = time.perf_counter() - start
-            positive = out[cfg[0][0]]["prediction"] == 1
+            positive = out[cfg[0].name]["prediction"] == 1
             exp = ape.expansion(values, positive, meta["threshold"], params["ape"]["robust_quantile"])
             key = f"{noise}_sigma{sigma:g}"
             result.update({f"{key}_expansion": exp["observed"], f"{key}_robust": exp["robust"],
@@ -57,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

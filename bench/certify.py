@@ -3,11 +3,14 @@
     .venv/bin/python bench/certify.py            # table, then one JSON line
     .venv/bin/python bench/certify.py --json     # the JSON line only
 
+The reference is Cohen, Rosenfeld and Kolter's CERTIFY ("Certified Adversarial Robustness via
+Randomized Smoothing", ICML 2019) as their code runs it, one input at a time.
 Uses the pipeline's trained model and test inputs when `make repro` has run (otherwise an
 identically shaped model with a fixed seed and standard-normal inputs). Every contender gets
-the same inputs, N0, N, alpha, sigma and torch thread count. ``limit_us_per_input`` is a lower
-bound for evaluating the base classifier on 1,100 noisy copies: the FLOPs of one noisy
-evaluation (both dense layers) times 1,100, at this machine's measured dense matmul rate.
+the same inputs, N0, N, alpha, sigma and torch thread count (threads: docs/performance.md).
+``limit_us_per_input`` is a lower bound for evaluating the base classifier on N0 + N noisy
+copies (1,100 by default): the FLOPs of one noisy evaluation (both dense layers) times
+N0 + N, at this machine's measured dense matmul rate.
 Agreement is the fraction of inputs on which a contender and the reference both abstain or
 both certify the same class. ``agreement`` pairs them: the reference loop is fed the engine's
 own noise (``Smooth.input_noise``), so any difference is the engine's doing, not Monte Carlo
@@ -16,7 +19,6 @@ exceed ``agreement_baseline``, the agreement of two reference runs with differen
 """
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import sys
@@ -29,9 +31,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import model as mlp  # noqa: E402
-from pipeline.io import read_npz  # noqa: E402
+from bench._args import parser as make_parser, positive_int, positive_number, probability  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
+from pipeline.core.io import read_npz  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
 from pipeline.smoothing import ABSTAIN, ESTIMATE, SELECT, Smooth, clopper_pearson_lower  # noqa: E402
+from pipeline.tabular.mlp import load_mlp, mlp  # noqa: E402
 
 
 def reference_certify(model, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
@@ -74,9 +79,9 @@ def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Ten
     dataset, model_path = ROOT / "data/processed/dataset.npz", ROOT / "models/mlp.pt"
     if dataset.exists() and model_path.exists():
         x = torch.from_numpy(read_npz(dataset)["test_x"][:count])
-        return mlp.load(model_path, x.shape[1], hidden), x, "pipeline model and test inputs"
+        return load_mlp(model_path, x.shape[1], hidden), x, "pipeline model and test inputs"
     torch.manual_seed(0)
-    return mlp.mlp(83, hidden).eval(), torch.randn(count, 83), "seeded model, standard-normal inputs"
+    return mlp(83, hidden).eval(), torch.randn(count, 83), "seeded model, standard-normal inputs"
 
 
 def timed(fn):
@@ -85,18 +90,20 @@ def timed(fn):
     return result, time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inputs", type=int, default=2000)
-    parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--n0", type=int, default=100)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--alpha", type=float, default=0.01)
-    parser.add_argument("--chunk", type=int, default=None, help="engine chunk, noisy evaluations (default: params.yaml)")
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--inputs", type=positive_int, default=2000, help="test inputs to certify")
+    parser.add_argument("--sigma", type=positive_number, default=1.0, help="noise scale, standardised feature units")
+    parser.add_argument("--n0", type=positive_int, default=100, help="selection draws per input (N0)")
+    parser.add_argument("--n", type=positive_int, default=1000, help="estimation draws per input (N)")
+    parser.add_argument("--alpha", type=probability, default=0.01, help="failure probability of each certificate")
+    parser.add_argument("--chunk", type=positive_int, default=None,
+                        help="engine chunk, noisy evaluations per vectorised batch; None: params.yaml smoothing.chunk")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = parser.parse_args()
-    from pipeline.params import load_params
+    return parser
 
+
+def run(args) -> None:
     params = load_params(ROOT / "params.yaml")
     chunk = args.chunk or params["smoothing"]["chunk"]
     model, x, source = load_inputs(args.inputs, params["train"]["hidden"])
@@ -144,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

@@ -8,11 +8,11 @@ Uses the pipeline's trained model and test inputs when `make repro` has run (``b
 ``load_inputs``), params.yaml's smoothing and compute.chunk. For Ray, ``startup_s`` is starting
 the instance and its workers (a small untimed-for-throughput call that imports torch in every
 worker); ``seconds`` is then the full call. ``identical`` checks the tables against the local
-backend's, byte for byte as the stage writes them.
+backend's, byte for byte as the stage writes them. Setting up Ray and reading the figures:
+docs/cluster.md.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,40 +21,47 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._args import parser as make_parser, positive_int  # noqa: E402
 from bench.certify import load_inputs  # noqa: E402
-from pipeline.certification import certify_table  # noqa: E402
-from pipeline.compute import connect  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
+from pipeline.core.compute import connect  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
+from pipeline.smoothing.certification import certify_table  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--inputs", type=int, default=40000, help="test inputs (the synthetic default has 40,000)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--inputs", type=positive_int, default=40000,
+                        help="test inputs to certify (the synthetic data set's test split has 40,000)")
+    parser.add_argument("--workers", type=positive_int, nargs="+", default=[1, 2],
+                        help="sizes of the local Ray instances to try, workers of 1 CPU each")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args) -> None:
     params = load_params(ROOT / "params.yaml")
     cfg, chunk = params["smoothing"], params["compute"]["chunk"]
     model, x, source = load_inputs(args.inputs, params["train"]["hidden"])
     y = (x[:, 0] > 0).long().numpy()  # labels only fill the `correct` column; speed does not depend on them
 
-    def run(compute, rows=len(x)):
+    def timed_table(compute, rows=len(x)):
         start = time.perf_counter()
         table = certify_table(model, x[:rows], y[:rows], 1.0, cfg, params["seed"], 1.0, compute, progress=False)
         return table.to_csv(sep="\t", index=False, float_format="%.6f"), time.perf_counter() - start
 
     local = {"backend": "local", "chunk": chunk}
-    run(local, 64)  # warm-up: allocations and thread start-up
-    reference, t_local = run(local)
+    timed_table(local, 64)  # warm-up: allocations and thread start-up
+    reference, t_local = timed_table(local)
     result = {"inputs": len(x), "chunk_rows": chunk, "n0": cfg["n0"], "n": cfg["n"], "local_seconds": t_local}
     for workers in args.workers:
         ray_cfg = {**params["compute"]["ray"], "address": "", "local_cpus": workers, "cpus": 1}
         start = time.perf_counter()
         ray = connect(ray_cfg)
         compute = {"backend": "ray", "chunk": max(1, 64 // workers), "ray": ray_cfg}
-        run(compute, 64)  # starts every worker
+        timed_table(compute, 64)  # starts every worker
         startup = time.perf_counter() - start
-        table, seconds = run({**compute, "chunk": chunk})
+        table, seconds = timed_table({**compute, "chunk": chunk})
         ray.shutdown()
         result.update({f"ray{workers}_startup_s": startup, f"ray{workers}_seconds": seconds,
                        f"ray{workers}_speedup": t_local / seconds, f"ray{workers}_identical": table == reference})
@@ -70,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

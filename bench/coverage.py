@@ -10,9 +10,8 @@ above the true one. Each trial of PREDICT likewise counts a returned class other
 Both rates must stay below alpha + 3 standard errors. In ``shared`` mode every trial is its
 own call, so every trial sees its own bank: the guarantee audited is the per-input one. In
 ``keyed`` mode the noise comes from an HMAC of each (distinct) input under a fixed secret.
-The last line is one JSON object.
+The noise modes and what the audit shows: docs/engine.md. The last line is one JSON object.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._args import nonnegative_int, positive_int, positive_number, probability  # noqa: E402
+from bench._args import parser as make_parser  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
 from pipeline.smoothing import ABSTAIN, Smooth  # noqa: E402
 
 
@@ -60,18 +62,23 @@ def audit(noise: str, trials: int, alpha: float, sigma: float, n0: int, n: int, 
             "abstention_rate": float((~made).mean())}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--noise", choices=["fresh", "shared", "keyed"], default="fresh")
-    parser.add_argument("--trials", type=int, default=10_000)
-    parser.add_argument("--alpha", type=float, default=0.01)
-    parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--n0", type=int, default=100)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--dim", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--noise", choices=["fresh", "shared", "keyed"], default="fresh",
+                        help="the engine's noise mode under audit")
+    parser.add_argument("--trials", type=positive_int, default=10_000, help="inputs certified, one trial each")
+    parser.add_argument("--alpha", type=probability, default=0.01, help="failure probability of each certificate")
+    parser.add_argument("--sigma", type=positive_number, default=1.0, help="noise scale, input units")
+    parser.add_argument("--n0", type=positive_int, default=100, help="selection draws per input (N0)")
+    parser.add_argument("--n", type=positive_int, default=1000, help="estimation draws per input (N)")
+    parser.add_argument("--dim", type=positive_int, default=10, help="input dimension of the linear classifier")
+    parser.add_argument("--seed", type=nonnegative_int, default=0,
+                        help="seed of the classifier, the inputs and the engine's noise")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args) -> None:
     result = audit(args.noise, args.trials, args.alpha, args.sigma, args.n0, args.n, args.dim, args.seed)
     if not args.json:
         ok = max(result["false_certification_rate"], result["predict_error_rate"]) <= result["bound"]
@@ -82,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

@@ -1,18 +1,20 @@
-"""Latency overhead of the output-perturbation defense (seed 003) per released output.
+"""Latency overhead of the output-perturbation defense per released output.
 
-    python bench/perturbation_latency.py [--outputs 2000] [--classes 10] [--repeats 5] [--json]
+    .venv/bin/python bench/perturbation_latency.py [--outputs 2000] [--classes 10] [--repeats 5] [--json]
+
+The defense is "Crafting privacy-preserving adversarial examples: a defense against membership
+inference" (ACL 2025), as pipeline/defenses/perturbation.py implements it (docs/membership.md).
 
 An overfit MLP (d = 20 -> 128 -> 128 -> classes) on Gaussian classes with 20% label noise is
 the target; a second one, trained the same way on other data, is the defender's shadow model
 (risk evaluator fitted on its members and non-members, epsilon calibrated on them). Timed, on
 ``--outputs`` queries (half members, half not), best of ``--repeats``: the model's forward pass
 alone, and forward pass + defense. Reported: microseconds per output for both, the overhead,
-and the fraction perturbed. The seed reports a 10-15% overhead on BERT-size models, whose
+and the fraction perturbed. That paper reports a 10-15% overhead on BERT-size models, whose
 forward pass is far costlier than this MLP's, so the relative figure here is an upper bound
-for larger models and the absolute one (µs per output) is what transfers. The last line is
-one JSON object.
+for larger models and the absolute one (µs per output) is what transfers (docs/performance.md).
+The last line is one JSON object.
 """
-import argparse
 import json
 import sys
 import time
@@ -24,7 +26,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.perturbation import OutputPerturbation, RiskEvaluator  # noqa: E402
+from bench._args import int_at_least, parser as make_parser, positive_int  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
+from pipeline.defenses.perturbation import OutputPerturbation, RiskEvaluator  # noqa: E402
 
 
 def data(rng, centres, n):
@@ -55,14 +59,18 @@ def best_of(repeats, fn):
     return min(times)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--outputs", type=int, default=2000)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--outputs", type=int_at_least(2), default=2000,
+                        help="released outputs timed, half the target's training records, half not")
+    parser.add_argument("--classes", type=int_at_least(2), default=10, help="classes of the Gaussian task")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs; the best is reported")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    return parser
+
+
+def run(args) -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=1.2, size=(args.classes, 20))
@@ -100,4 +108,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

@@ -4,14 +4,14 @@
     .venv/bin/python bench/repeat_query.py --json     # the JSON line only
 
 Needs the pipeline's model and data (`make repro`). The victims are the positive and negative
-test records near the threshold (|BMI - B| <= 3, 200 sampled with the params' seed); the
-service answers the majority vote over N = 10 noisy copies (Section 7.2) at sigma = 1, with
-fresh or keyed noise (``--serve-n`` changes N). For K answers seen per victim, the
-attacker keeps the BMI values whose answer law m(b) is plausible for the count of positive
-answers (``pipeline.attribute_attack.repeated_queries``). Widths are medians in BMI units.
-The secret for keyed noise comes from $RP_NOISE_SECRET, or a fixed demo secret.
+test records near the threshold (|BMI - B| <= 3, 200 sampled with params.yaml's seed); the
+service answers the majority vote over N = 10 noisy copies (the Robust Privacy paper's Section
+7.2) at sigma = 1, with fresh or keyed noise (``--serve-n`` changes N). For K answers seen per
+victim, the attacker keeps the BMI values whose answer law m(b) is plausible for the count of
+positive answers (``pipeline.attacks.attribute.repeated_queries``). Widths are medians in BMI
+units. The secret for keyed noise comes from $RP_NOISE_SECRET, or a fixed demo secret.
+The threat and why keyed noise answers it: docs/threats.md.
 """
-import argparse
 import json
 import os
 import sys
@@ -22,28 +22,39 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline import ape  # noqa: E402
-from pipeline import attribute_attack as attack  # noqa: E402
-from pipeline import model as mlp  # noqa: E402
-from pipeline.io import read_json, read_npz  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from bench._args import parser as make_parser, positive_int, positive_number  # noqa: E402
+from pipeline.attacks import attribute as attack  # noqa: E402
+from pipeline.core.cli import execute  # noqa: E402
+from pipeline.core.io import read_json, read_npz  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
+from pipeline.tabular import ape  # noqa: E402
+from pipeline.tabular.mlp import load_mlp  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sigma", type=float, default=1.0)
-    parser.add_argument("--records", type=int, default=200)
-    parser.add_argument("--near", type=float, default=3.0)
-    parser.add_argument("--step", type=float, default=0.1)
-    parser.add_argument("--calibration", type=int, default=20000)
-    parser.add_argument("--serve-n", type=int, default=10, help="noisy copies per served answer (majority vote)")
-    parser.add_argument("--repeats", type=int, nargs="+", default=[1, 10, 100])
+def build_parser():
+    parser = make_parser(__doc__)
+    parser.add_argument("--sigma", type=positive_number, default=1.0,
+                        help="noise scale of the served model, standardised feature units")
+    parser.add_argument("--records", type=positive_int, default=200, help="victims sampled near the threshold")
+    parser.add_argument("--near", type=positive_number, default=3.0,
+                        help="victims: test records with |BMI - B| <= this (BMI units)")
+    parser.add_argument("--step", type=positive_number, default=0.1,
+                        help="spacing of the attacker's BMI grid (BMI units)")
+    parser.add_argument("--calibration", type=positive_int, default=20000,
+                        help="the attacker's noisy evaluations per grid value, for its p_A curve")
+    parser.add_argument("--serve-n", type=positive_int, default=10,
+                        help="noisy copies per served answer (majority vote)")
+    parser.add_argument("--repeats", type=positive_int, nargs="+", default=[1, 10, 100],
+                        help="K: answers the attacker sees per victim, one figure each")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args) -> None:
     params = load_params(ROOT / "params.yaml")
     sm, seed = params["smoothing"], params["seed"]
     a, meta = read_npz(ROOT / "data/processed/dataset.npz"), read_json(ROOT / "data/processed/meta.json")
-    model = mlp.load(ROOT / "models/mlp.pt", len(meta["feature_names"]), params["train"]["hidden"])
+    model = load_mlp(ROOT / "models/mlp.pt", len(meta["feature_names"]), params["train"]["hidden"])
     B, s = meta["threshold"], meta["sensitive_index"]
     idx = attack.victims(a["test_raw"], B, args.near, args.records, seed, above=args.near)
     truth, records = a["test_raw"][idx], a["test_x"][idx]
@@ -67,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    execute(run, build_parser())

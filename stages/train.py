@@ -1,10 +1,11 @@
 """DVC stage ``train``: the Section 5 MLP with the l1 penalty on non-sensitive inputs."""
-
-from pipeline import model as mlp
-from pipeline.io import read_json, read_npz, save_state, write_json
-from pipeline.params import load_params
-from pipeline.plots import training_curve
-from pipeline.tracking import main, stage_run
+from pipeline.core.cli import execute
+from pipeline.core.io import read_json, read_npz, save_state, write_json
+from pipeline.core.params import load_params
+from pipeline.core.tracking import log_stage
+from pipeline.core.training import accuracy
+from pipeline.reporting.plots import training_curve
+from pipeline.tabular.mlp import train_mlp
 
 DATASET, META = "data/processed/dataset.npz", "data/processed/meta.json"
 MODEL, METRICS, CURVE = "models/mlp.pt", "metrics/train.json", "plots/train_curve.png"
@@ -13,19 +14,16 @@ MODEL, METRICS, CURVE = "models/mlp.pt", "metrics/train.json", "plots/train_curv
 def run() -> None:
     params = load_params()
     a, meta = read_npz(DATASET), read_json(META)
-    model, history = mlp.train(a["train_x"], a["train_y"], meta["sensitive_index"], params["train"], params["seed"])
-    metrics = {"train_accuracy": mlp.accuracy(model, a["train_x"], a["train_y"]),
-               "test_accuracy": mlp.accuracy(model, a["test_x"], a["test_y"])}
+    model, history = train_mlp(a["train_x"], a["train_y"], meta["sensitive_index"], params["train"], params["seed"])
+    metrics = {"train_accuracy": accuracy(model, a["train_x"], a["train_y"], batch=None),
+               "test_accuracy": accuracy(model, a["test_x"], a["test_y"], batch=None)}
     save_state(MODEL, model)
     write_json(METRICS, metrics)
     training_curve(CURVE, history)
-    with stage_run(params, "train", {"train": params["train"], "seed": params["seed"]}) as mlflow:
-        for h in history:
-            mlflow.log_metrics({"loss": h["loss"], "epoch_train_accuracy": h["train_accuracy"]}, step=h["epoch"])
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifact(CURVE)
+    log_stage(params, "train", {"train": params["train"], "seed": params["seed"]}, metrics, [CURVE],
+              [(h["epoch"], {"loss": h["loss"], "epoch_train_accuracy": h["train_accuracy"]}) for h in history])
     print(f"train accuracy {metrics['train_accuracy']:.4%}, test accuracy {metrics['test_accuracy']:.4%}")
 
 
 if __name__ == "__main__":
-    main(run)
+    execute(run)

@@ -1,10 +1,10 @@
 """Shared fixtures: ``repo``, the small pipeline reproduced once per session in a temporary git
-repository (used by test_pipeline.py and test_cluster.py; each test leaves it as it found it)."""
+repository (used by test_pipeline.py and core/test_cluster.py; each test leaves it as it found it)."""
 import shutil
 
 import pytest
 
-from test_pipeline import PROJECT, ROOT, edit_params, sh, small
+from tests.helpers import PROJECT, ROOT, edit_params, sh, small
 
 
 @pytest.fixture(scope="session")

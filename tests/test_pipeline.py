@@ -1,55 +1,15 @@
 """End to end: ``dvc repro`` in a temporary git repository on a small config, then the metrics
 through ``dvc metrics show``, the MLflow store queried back, ``dvc exp run -S``, and bad input.
 The repository (fixture ``repo``, built once per session) is in ``conftest.py``, shared with
-``test_cluster.py``."""
+``tests/core/test_cluster.py``."""
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvcignore",
-           ".gitignore"]
-STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
-          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses"}
-
-
-def sh(repo, *cmd, check=True):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
-def edit_params(repo, edit):
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    edit(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def small(p):
-    p["data"]["rows"] = 3000
-    p["train"]["epochs"] = 10
-    p["smoothing"].update(sigmas=[1.0], n0=50, n=100)
-    p["ape"].update(points=50)
-    p["ape"]["ablation"].update(ns=[50, 100])
-    p["images"].update(size=8)
-    p["target"].update(epochs=40)  # 45 images, 3 batches an epoch
-    p["mid"].update(betas=[0.01], epochs=30)
-    p["evaluator"].update(epochs=2)
-    p["membership"].update(label_only_sigmas=[0.1, 0.4], label_only_queries=10, rp={"sigmas": [0.1], "ns": [10]})
-    p["gan"].update(steps=5, batch_size=16, critic_iters=2)
-    p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
-    p["inversion"].update(sigmas=[0.1], ns=[10])
-    p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
+from tests.helpers import STAGES, edit_params, sh
 
 
 def test_metrics_show_holds_table_1_and_ape(repo):

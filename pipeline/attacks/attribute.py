@@ -1,0 +1,119 @@
+"""Label-only attribute inference against a served classifier (paper Section 3, Scenario I).
+
+The attacker knows a victim's other attributes x_{-1}, sees the label y released for the victim,
+and queries the service with any sensitive value b it likes (other attributes fixed). Sweeping
+a grid of b, it keeps the values whose answer equals y: the set of sensitive values compatible
+with y. Its hull [lo, hi] is the inferred interval (one query per grid value and victim).
+
+``averaging_interval`` is the repeated-query attacker: if the service answers with fresh noise,
+K answers for the victim's record are K independent draws, and the fraction k/K of positive
+answers estimates m(x) = P(answer = 1), a function of p_A(x), i.e. of b. The attacker learns
+m(b) with its own queries and keeps the b whose m(b) is plausible for k of K.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import binom
+
+from ..smoothing import ABSTAIN, ESTIMATE, Smooth, clopper_pearson_lower, predict_from_counts
+
+
+def sweep(lo: float, hi: float, step: float, threshold: float) -> np.ndarray:
+    """The attacker's grid over [lo, hi] at ``step``, with the threshold B on a grid point."""
+    below, above = int(np.floor((threshold - lo) / step)), int(np.floor((hi - threshold) / step))
+    return threshold + step * np.arange(-below, above + 1)
+
+
+def victims(raw: np.ndarray, threshold: float, near: float, count: int, seed: int,
+            above: float = np.inf) -> np.ndarray:
+    """Sorted indices of up to ``count`` records with sensitive value in [B - near, B + above]
+    (by default the positives and the near-threshold negatives), sampled with ``seed``."""
+    eligible = np.flatnonzero((raw >= threshold - near) & (raw <= threshold + above))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(eligible, size=min(count, len(eligible)), replace=False))
+
+
+def hull(grid: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest grid value kept, per row of ``keep`` (R, G); NaN where none is."""
+    lo = np.where(keep, grid, np.inf).min(axis=1)
+    hi = np.where(keep, grid, -np.inf).max(axis=1)
+    empty = ~keep.any(axis=1)
+    return np.where(empty, np.nan, lo), np.where(empty, np.nan, hi)
+
+
+def interval_summary(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> dict:
+    """Median width, coverage of the true value, median error of the midpoint, and how often
+    the attacker is left with no compatible value at all."""
+    found = np.isfinite(lo)
+    width, mid = hi - lo, (lo + hi) / 2
+    return {"width_median": float(np.median(width[found])) if found.any() else float("nan"),
+            "coverage": float(np.mean(found & (lo <= truth) & (truth <= hi))),
+            "midpoint_error_median": float(np.median(np.abs(mid - truth)[found])) if found.any() else float("nan"),
+            "empty_rate": float(np.mean(~found))}
+
+
+def answer_law(p_a: np.ndarray, n: int, alpha: float | None = None) -> np.ndarray:
+    """m = P(the service answers class 1) when P(f(x + eps) = 1) = p_a, for two classes: the
+    sum of Binomial(n, p_a) probabilities of the counts k of ones for which it says 1. With
+    ``alpha``, the service is PREDICT (abstentions are not 1); without, the majority vote
+    (Section 7.2; a tie goes to class 0)."""
+    k = np.arange(n + 1)
+    if alpha is None:
+        says_one = k > n - k
+    else:
+        says_one = predict_from_counts(np.stack([n - k, k], axis=1), alpha) == 1
+    return binom.pmf(k[says_one], n, np.asarray(p_a)[..., None]).sum(axis=-1)
+
+
+def averaging_interval(grid: np.ndarray, m: np.ndarray, ones: np.ndarray, k: int,
+                       level: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Hull of the grid values b at which ``ones`` positive answers out of ``k`` are plausible:
+    m(b) inside the two-sided (1 - level) Clopper-Pearson interval for ones / k.
+    ``m``: (R, G) answer law per victim and grid value; ``ones``: (R,) counts."""
+    lower = clopper_pearson_lower(ones, k, level / 2)
+    upper = 1 - clopper_pearson_lower(k - ones, k, level / 2)
+    return hull(grid, (m >= lower[:, None]) & (m <= upper[:, None]))
+
+
+def certified_differences(grid: np.ndarray, answers: np.ndarray, released: np.ndarray,
+                          ir_lo: np.ndarray, i_lo: np.ndarray) -> dict:
+    """What the served model answered on the grid values inside each victim's certified
+    expansion [ir_lo, i_lo] (Definition 2: g = 1 there, with probability >= 1 - alpha; NaN
+    where the victim has no certified set), and how many compatible values lie below it."""
+    inside = (grid >= ir_lo[:, None]) & (grid <= i_lo[:, None])
+    below = (released == 1)[:, None] & (answers == 1) & (grid < ir_lo[:, None])
+    return {"certified_values": int(inside.sum()),
+            "certified_answered_positive": int((inside & (answers == 1)).sum()),
+            "certified_answered_abstain": int((inside & (answers == ABSTAIN)).sum()),
+            "certified_answered_negative": int((inside & (answers == 0)).sum()),
+            "compatible_below_certified": int(below.sum())}
+
+
+def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarray, truth: np.ndarray,
+                     n: int, repeats: list[int], calibration: int, seed: int, chunk: int,
+                     secret: bytes) -> dict[str, dict[int, dict]]:
+    """The averaging attacker against a service that answers the majority vote over n noisy
+    copies (Section 7.2's always-return-a-label mode), with fresh and with keyed noise.
+
+    The attacker's m(b): p_A at every grid value from ``calibration`` noisy evaluations (its own
+    queries, as many as it likes), then ``answer_law``. The victim's record ``own`` (R, d) is
+    answered max(repeats) times; for each K the attacker uses the first K answers. Against
+    keyed noise the K answers are one draw repeated: ``keyed`` is the attacker who knows it
+    (one answer), ``keyed_naive`` the one who takes them for K draws.
+    Returns {mode: {K: interval_summary}}.
+    """
+    estimate = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=chunk, progress=True)
+    p_a = estimate.counts(aug, calibration, ESTIMATE, key=0)[:, 1].reshape(aug.values.shape) / calibration
+    m = answer_law(p_a, n)
+    k_max, out = max(repeats), {}
+    for noise in ("fresh", "keyed"):
+        served = Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret)
+        answers = served.vote(own.repeat_interleave(k_max, dim=0), n).reshape(len(own), k_max)
+        for mode, draws in ([("fresh", None)] if noise == "fresh" else [("keyed", 1), ("keyed_naive", None)]):
+            out[mode] = {}
+            for k in repeats:
+                used = draws or k
+                lo, hi = averaging_interval(grid, m, (answers[:, :used] == 1).sum(axis=1), used)
+                out[mode][k] = interval_summary(lo, hi, truth)
+    return out

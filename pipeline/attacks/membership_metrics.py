@@ -1,0 +1,57 @@
+"""Metrics of a membership inference attack from its scores (higher = member): balanced accuracy
+(TPR + TNR) / 2 at a threshold, ROC AUC (ties count 1/2), TPR at a fixed FPR, the ROC curve,
+and Song and Mittal's threshold choice (the one maximising balanced accuracy)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def roc_auc(member: np.ndarray, nonmember: np.ndarray) -> float:
+    """P(score of a random member > score of a random non-member) + P(tie) / 2 (Mann-Whitney U)."""
+    member, nonmember = np.asarray(member, np.float64), np.asarray(nonmember, np.float64)
+    ranks = rankdata(np.concatenate([member, nonmember]))  # average ranks on ties
+    n1, n0 = len(member), len(nonmember)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def tpr_at_fpr(member: np.ndarray, nonmember: np.ndarray, fpr: float = 0.01) -> float:
+    """Largest TPR of a rule "member iff score >= t" whose FPR on these non-members is <= fpr.
+    With m = floor(fpr * n0) false positives allowed, the threshold must exceed the (m+1)-th
+    largest non-member score v, so the TPR is the fraction of members scoring above v."""
+    nonmember = np.sort(np.asarray(nonmember, np.float64))[::-1]
+    m = int(np.floor(fpr * len(nonmember) + 1e-9))
+    if m >= len(nonmember):
+        return 1.0
+    return float((np.asarray(member) > nonmember[m]).mean())
+
+
+def roc_curve(member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FPR, TPR) of the rules "member iff score >= t" over every distinct score t, from (0, 0)
+    to (1, 1); tied scores move both rates at once, so the trapezoidal area equals ``roc_auc``."""
+    member, nonmember = np.asarray(member, np.float64), np.asarray(nonmember, np.float64)
+    t = np.unique(np.concatenate([member, nonmember]))[::-1]
+    tpr = len(member) - np.searchsorted(np.sort(member), t, side="left")
+    fpr = len(nonmember) - np.searchsorted(np.sort(nonmember), t, side="left")
+    return np.r_[0.0, fpr / len(nonmember)], np.r_[0.0, tpr / len(member)]
+
+
+def balanced_accuracy(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> float:
+    return float(0.5 * ((np.asarray(member) >= threshold).mean() + (np.asarray(nonmember) < threshold).mean()))
+
+
+def attack_metrics(scores, fpr: float = 0.01) -> dict:
+    """Balanced accuracy at the attack's threshold, ROC AUC and TPR at ``fpr`` of ``AttackScores``."""
+    return {"accuracy": balanced_accuracy(scores.member, scores.nonmember, scores.threshold),
+            "auc": roc_auc(scores.member, scores.nonmember),
+            "tpr_at_1pct_fpr" if fpr == 0.01 else f"tpr_at_fpr_{fpr}": tpr_at_fpr(scores.member, scores.nonmember, fpr)}
+
+
+def best_threshold(member: np.ndarray, nonmember: np.ndarray) -> float:
+    """The t maximising the balanced accuracy of "member iff score >= t" (Song and Mittal's
+    threshold choice), over every observed score and +inf; the smallest such t on ties."""
+    member, nonmember = np.sort(np.asarray(member, np.float64)), np.sort(np.asarray(nonmember, np.float64))
+    candidates = np.append(np.unique(np.concatenate([member, nonmember])), np.inf)
+    tpr = 1.0 - np.searchsorted(member, candidates, side="left") / len(member)
+    tnr = np.searchsorted(nonmember, candidates, side="left") / len(nonmember)
+    return float(candidates[np.argmax(tpr + tnr)])

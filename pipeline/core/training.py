@@ -1,0 +1,55 @@
+"""The one training loop (``fit``) of every classifier of the pipeline, the tabular MLP and the
+image networks alike, and batched inference (``logits``, ``predict``, ``accuracy``)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+
+def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, penalty=None,
+        desc: str = "train", progress: bool = True, eval_batch: int | None = 1024) -> tuple[nn.Module, list[dict]]:
+    """Adam with a cosine learning-rate decay on mini-batches shuffled with ``seed``, loss
+    cross-entropy (plus ``penalty(model)`` if given); returns the model in eval mode and the
+    per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows)."""
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
+    history = []
+    for epoch in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
+        model.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        total = 0.0
+        for start in range(0, len(xt), cfg["batch_size"]):
+            idx = perm[start:start + cfg["batch_size"]]
+            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            if penalty is not None:
+                loss = loss + penalty(model)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y, eval_batch)})
+    return model.eval(), history
+
+
+@torch.inference_mode()
+def logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int | None = 1024) -> torch.Tensor:
+    """The model's logits (eval mode, no autograd) in blocks of ``batch`` rows (None: one pass)."""
+    model.eval()
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if batch is None:
+        return model(x)
+    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+
+
+def predict(model: nn.Module, x, batch: int | None = 1024) -> np.ndarray:
+    """Hard labels: the argmax of ``logits`` (ties: the lowest class)."""
+    return logits(model, x, batch).argmax(dim=1).numpy()
+
+
+def accuracy(model: nn.Module, x, y: np.ndarray, batch: int | None = 1024) -> float:
+    return float((predict(model, x, batch) == y).mean())

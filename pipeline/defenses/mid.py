@@ -1,0 +1,120 @@
+"""MID: Mutual-Information-regularised Defense against model inversion (Wang, Zhang and Jia,
+AAAI 2021), neural-network instantiation: a variational information bottleneck (VIB).
+
+MID bounds the information the prediction carries about the input, I(X; Y_hat) <= I(X; Z)
+<= E_x KL(p(z|x) || q(z)), and for neural networks minimises the VIB objective of Alemi et al.
+(2017, Sec. 3) with the prior q(z) = N(0, I):
+
+    L = E_(x,y) [ E_eps CE(head(mu(x) + std(x) * eps), y) + beta * KL(N(mu(x), diag std(x)^2) || N(0, I)) ]
+    KL(N(mu, diag std^2) || N(0, I)) = 1/2 sum_j (mu_j^2 + std_j^2 - 1 - 2 log std_j)
+
+(the authors' ``engine.train_vib``: the KL is summed over the k latent dimensions and
+averaged over the batch). As in their ``VGG16_vib``, the feature goes through one linear layer
+to 2k numbers, mu = first k, std = softplus(raw - 5), and the head sees the sample
+mu + std * eps; the sampling stays on at inference (their ``forward`` always samples).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..core.io import load_state
+from ..vision.nets import target
+
+
+def checkpoint(beta: float) -> str:
+    """Where the pipeline keeps the MID target trained with ``beta`` (stage ``train_mid``)."""
+    return f"models/mid/beta_{beta:g}.pt"
+
+
+class VIB(nn.Module):
+    """``features`` (any module, output flattened to ``feature_dim``) -> Linear(F, 2k) ->
+    (mu, std) -> z = mu + std * eps -> Linear(k, classes). ``forward`` returns logits;
+    ``generator`` (optional) makes the sampling reproducible."""
+
+    def __init__(self, features: nn.Module, feature_dim: int, num_classes: int, k: int = 256,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.features, self.k, self.generator = features, k, generator
+        self.statistics = nn.Linear(feature_dim, 2 * k)
+        self.head = nn.Linear(k, num_classes)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = self.statistics(self.features(x).flatten(1))
+        return raw[:, :self.k], F.softplus(raw[:, self.k:] - 5.0)
+
+    def forward_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits of one sample z ~ N(mu, std^2), with mu and std (for the loss)."""
+        mu, std = self.encode(x)
+        eps = torch.randn(std.shape, generator=self.generator, dtype=std.dtype, device=std.device)
+        return self.head(mu + std * eps), mu, std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_stats(x)[0]
+
+
+def kl_to_standard_normal(mu: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag std^2) || N(0, I)) per row, summed over the latent dimensions."""
+    return 0.5 * (mu.pow(2) + std.pow(2) - 1.0 - 2.0 * std.log()).sum(dim=1)
+
+
+def mid_loss(logits: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, std: torch.Tensor,
+             beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CE + beta * mean KL, mean KL): the objective above on one mini-batch."""
+    kl = kl_to_standard_normal(mu, std).mean()
+    return F.cross_entropy(logits, y) + beta * kl, kl
+
+
+def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, epochs: int = 50,
+          batch_size: int = 64, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 1e-4,
+          progress: bool = True) -> list[dict]:
+    """SGD with the authors' settings (lr 0.01, momentum 0.9, weight decay 1e-4, 50 epochs) on
+    shuffled mini-batches; the model is trained in place. Returns per-epoch mean loss, mean KL
+    and training accuracy (of the sampled predictions)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    history = []
+    for epoch in tqdm(range(epochs), desc=f"mid beta={beta}", disable=not progress):
+        model.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        loss_sum = kl_sum = correct = 0.0
+        for start in range(0, len(xt), batch_size):
+            idx = perm[start:start + batch_size]
+            logits, mu, std = model.forward_stats(xt[idx])
+            loss, kl = mid_loss(logits, yt[idx], mu, std, beta)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            kl_sum += float(kl.detach()) * len(idx)
+            correct += float((logits.argmax(1) == yt[idx]).sum())
+        history.append({"epoch": epoch, "loss": loss_sum / len(xt), "kl": kl_sum / len(xt),
+                        "train_accuracy": correct / len(xt)})
+    model.eval()
+    return history
+
+
+def build_mid(channels: int, size: int, classes: int, k: int = 256) -> VIB:
+    """The image target's features (every layer but the last) -> VIB bottleneck of size k -> head."""
+    return VIB(target(channels, size, classes)[:-1], 16 * (size // 4) ** 2, classes, k)
+
+
+def train_mid(x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, beta: float, seed: int,
+              progress: bool = True) -> tuple[VIB, list[dict]]:
+    """``build_mid`` (bottleneck ``cfg['k']``) with ``seed``, trained by ``fit_vib`` with the
+    ``mid`` params (epochs, batch size, learning rate)."""
+    torch.manual_seed(seed)
+    model = build_mid(x.shape[1], x.shape[2], classes, cfg["k"])
+    return model, fit_vib(model, x, y, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=progress)
+
+
+def load_mid(path, shape: list[int], classes: int, k: int) -> VIB:
+    """Rebuild a MID target and load its state dict (``weights_only``)."""
+    model = build_mid(shape[0], shape[1], classes, k)
+    model.load_state_dict(load_state(path))
+    return model.eval()

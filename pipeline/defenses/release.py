@@ -1,0 +1,88 @@
+"""The one release interface every defense implements: what a (possibly defended) model gives a
+querier for an input x. ``probs(x, y)`` is the released probability vector (None for a
+label-only release), ``labels(x)`` the released hard label. Attacks only ever see a
+``Release``, so every attack runs unchanged against every defense.
+
+* ``Plain``: the model's softmax (a MID model samples its bottleneck from a seeded generator).
+* ``Perturbed``: the model's logits through output perturbation (``pipeline.defenses.perturbation``).
+* ``Smoothed``: Robust Privacy's label-only release, the majority vote of n noisy copies
+  (``pipeline.smoothing``, fresh noise per query; the Robust Privacy paper's Section 7.2).
+
+Probabilities come from float64 logits: a float32 softmax rounds confident outputs to exactly
+1.0, and the ties erase the attacks' signal.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.errors import PipelineError
+from ..core.training import logits
+from ..smoothing import Smooth
+from .perturbation import OutputPerturbation
+
+
+def softmax64(z: torch.Tensor) -> np.ndarray:
+    return torch.softmax(z.double(), dim=1).numpy()
+
+
+class Release:
+    """What a (possibly defended) model releases: ``probs(x, y)`` (None for a label-only
+    release) and the label oracle ``labels(x)``."""
+
+    label_only = False
+
+    def probs(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        return self.probs(x, None).argmax(1)
+
+
+class Plain(Release):
+    """The model's softmax; a MID model samples from its own seeded generator."""
+
+    def __init__(self, model: nn.Module, seed: int | None = None):
+        self.model = model
+        if seed is not None:
+            model.generator = torch.Generator().manual_seed(seed)
+
+    def probs(self, x, y):
+        return softmax64(logits(self.model, x))
+
+
+class Perturbed(Release):
+    """The model's logits through output perturbation; raises if a released label differs."""
+
+    def __init__(self, model: nn.Module, defense: OutputPerturbation):
+        self.model, self.defense = model, defense
+
+    def release(self, x, y) -> tuple[object, int]:
+        """The defense's ``PerturbedOutputs`` and the number of released labels that differ from
+        the model's (anything but 0 raises)."""
+        z = logits(self.model, x).double().numpy()
+        r = self.defense(z, y)
+        changed = int((r.probs.argmax(1) != z.argmax(1)).sum())
+        if changed or r.labels_reverted:
+            raise PipelineError(f"output perturbation changed {changed} released labels "
+                                f"({r.labels_reverted} reverted); the defense must keep every label")
+        return r, changed
+
+    def probs(self, x, y):
+        return self.release(x, y)[0].probs
+
+
+class Smoothed(Release):
+    """RP's label-only release: the majority vote of n noisy copies (fresh noise per query)."""
+
+    label_only = True
+
+    def __init__(self, model: nn.Module, classes: int, sigma: float, n: int, seed: int, chunk: int):
+        self.smooth, self.n = Smooth(model, classes, sigma, noise="fresh", seed=seed, chunk=chunk), n
+
+    def probs(self, x, y):
+        return None
+
+    def labels(self, x):
+        return self.smooth.vote(torch.as_tensor(x), self.n)

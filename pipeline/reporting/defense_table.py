@@ -1,0 +1,84 @@
+"""The defenses on one footing: one row per defense configuration, with its utility, the
+model-inversion attack's success (BREP-MI, ``metrics/inversion.json``) and the membership
+attacks' AUC (``metrics/membership.json``).
+
+Rows: ``none`` (the undefended target), ``output_perturbation`` (the ACL 2025 defense), ``mid,beta=b``
+(MID, Wang, Zhang and Jia), ``rp,sigma=s,N=n`` (Robust Privacy: the smoothed target's majority vote). A cell
+is ``None`` where the attack cannot apply by construction (RP releases labels only, so the
+attacks on confidence vectors have nothing to read) and absent where that configuration was
+not run. Output perturbation never changes a label (checked by the membership stage), so its
+BREP-MI success equals the undefended target's by construction, not by measurement.
+"""
+from __future__ import annotations
+
+from ..attacks.membership import ATTACKS
+
+FAMILIES = ("none", "output perturbation", "MID", "RP")
+
+
+def row_name(inversion_config: str) -> str:
+    """``metrics/inversion.json``'s configuration name as a row name."""
+    if inversion_config == "base":
+        return "none"
+    return inversion_config if inversion_config.startswith("mid,") else f"rp,{inversion_config}"
+
+
+def family(row: str) -> str:
+    return {"none": "none", "output_perturbation": "output perturbation"}.get(row) or \
+        ("MID" if row.startswith("mid,") else "RP")
+
+
+def table(inversion: dict, membership: dict) -> dict[str, dict]:
+    """Rows in family order (none, output perturbation, MID by beta, RP by N then sigma)."""
+    rows: dict[str, dict] = {}
+    for config, m in inversion.items():
+        rows.setdefault(row_name(config), {}).update(brepmi_asr=m["asr"], test_accuracy=m["accuracy_test"])
+    for name, m in membership.items():
+        row = rows.setdefault(name, {})
+        row.setdefault("test_accuracy", m["test_accuracy"])
+        row["membership_auc"] = {a: (None if r is None else r["auc"]) for a, r in m["attacks"].items()}
+        applicable = [r for r in m["attacks"].values() if r is not None]
+        row["best_auc"] = max(r["auc"] for r in applicable)
+        row["best_tpr_at_1pct_fpr"] = max(r["tpr_at_1pct_fpr"] for r in applicable)
+        if name == "output_perturbation":
+            row.update({k: m[k] for k in ("fraction_perturbed", "mean_delta_l2", "labels_changed") if k in m})
+    if "output_perturbation" in rows and "brepmi_asr" in rows.get("none", {}):
+        rows["output_perturbation"]["brepmi_asr"] = rows["none"]["brepmi_asr"]  # same labels: same attack
+    for name, row in rows.items():
+        row["family"] = family(name)
+
+    def order(name):
+        params = dict(p.split("=") for p in name.split(",")[1:])
+        return (FAMILIES.index(family(name)), float(params.get("N", 0)), float(params.get("beta", params.get("sigma", 0))))
+    return {name: rows[name] for name in sorted(rows, key=order)}
+
+
+def _cell(row: dict, attack: str) -> str:
+    if attack not in row.get("membership_auc", {}):
+        return "–"
+    auc = row["membership_auc"][attack]
+    return "n/a" if auc is None else f"{auc:.3f}"
+
+
+def markdown(rows: dict[str, dict], target: dict) -> str:
+    """The table as Markdown, with the undefended target's train/test gap and the legend."""
+    pct = lambda v, d=0: "–" if v is None else f"{v:.{d}%}"  # noqa: E731
+    lines = ["## Defenses x attacks (image target)\n",
+             f"Undefended target: train accuracy {target['train_accuracy']:.2%}, test accuracy "
+             f"{target['test_accuracy']:.2%} (gap {target['train_accuracy'] - target['test_accuracy']:.2%}).\n",
+             "| Defense | Test accuracy | BREP-MI ASR | " + " | ".join(ATTACKS) + " | Best AUC | Best TPR at 1% FPR |",
+             "|---|---|---|" + "---|" * len(ATTACKS) + "---|---|"]
+    for name, row in rows.items():
+        best = row.get("best_auc")
+        lines.append(f"| {name} | {row['test_accuracy']:.2%} | {pct(row.get('brepmi_asr'))} | "
+                     + " | ".join(_cell(row, a) for a in ATTACKS)
+                     + f" | {'–' if best is None else f'{best:.3f}'} | {pct(row.get('best_tpr_at_1pct_fpr'), 1)} |")
+    lines += ["", "Membership cells are ROC AUCs (0.5 = chance). n/a: not applicable by construction (RP releases "
+              "a label only, so attacks reading confidence vectors have nothing to read). –: not run for this "
+              "configuration. Output perturbation keeps every label, so its BREP-MI ASR is the undefended one "
+              "by construction."]
+    if "fraction_perturbed" in rows.get("output_perturbation", {}):
+        op = rows["output_perturbation"]
+        lines.append(f"Output perturbation changed {op['fraction_perturbed']:.1%} of the outputs, mean logit change "
+                     f"(l2) {op['mean_delta_l2']:.3f}, labels changed {op['labels_changed']}.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,109 @@
+"""The result tables the report stages write (Markdown beside the paper's numbers, and the JSON
+of Table 1): Table 1, APE, the Scenario I attack, model inversion and membership inference."""
+from __future__ import annotations
+
+from .paper import PAPER_EXPANSION, PAPER_INVERSION, PAPER_TABLE1
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
+def _num(v, fmt=".2f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def table1(base_accuracy: float, rows: list[dict]) -> dict:
+    """Table 1 as a flat mapping (what ``dvc metrics show`` and ``dvc exp show`` display)."""
+    table = {"Base": {"accuracy": base_accuracy}}
+    for m in sorted(rows, key=lambda m: m["sigma"]):
+        table[f"sigma={m['sigma']:g}"] = {k: m[k] for k in
+                                          ("accuracy", "abstention_rate", "avg_radius", "avg_radius_units")}
+    return table
+
+
+def table1_markdown(table: dict, unit: str) -> str:
+    lines = [f"| Model | Accuracy | Abstention | Avg. R | Avg. R ({unit}) | Paper: acc. / abst. / Avg. R |",
+             "|---|---|---|---|---|---|"]
+    for name, r in table.items():
+        paper = PAPER_TABLE1.get(name)
+        paper = "n/a" if paper is None else " / ".join([_pct(paper[0]), _pct(paper[1]), _num(paper[2])])
+        label = name if name == "Base" else f"Smoothed, σ = {name.split('=')[1]}"
+        lines.append(f"| {label} | {_pct(r['accuracy'])} | {_pct(r.get('abstention_rate'))} | "
+                     f"{_num(r.get('avg_radius'), '.3f')} | {_num(r.get('avg_radius_units'))} | {paper} |")
+    return "\n".join(lines) + "\n"
+
+
+def ape_markdown(ape: dict, names: list[str], unit: str) -> str:
+    """One row per APE configuration, in ``names`` order."""
+    lines = [f"| Classifier | Expansion ({unit}) | Robust expansion | Median certified expansion | "
+             "Positives below B | Abstention | Paper expansion |", "|---|---|---|---|---|---|---|"]
+    for name in names:
+        m = ape[name]
+        lines.append(f"| {name} | {m['expansion']:.2f} | {m['expansion_robust']:.2f} | "
+                     f"{m['certified_expansion_median']:.2f} | {m['positives_below_threshold']} | "
+                     f"{m['abstention_rate']:.2%} | {_num(PAPER_EXPANSION.get(name))} |")
+    return "\n".join(lines) + "\n"
+
+
+def inversion_markdown(metrics: dict, meta: dict, target: dict, evaluator: dict) -> str:
+    """Section 6's table: one row per configuration of ``metrics/inversion.json``."""
+    lines = [f"## Model inversion (BREP-MI, {meta['source']}, {len(meta['classes'])} private classes)\n",
+             f"Target test accuracy {target['test_accuracy']:.2%}, evaluator test accuracy "
+             f"{evaluator['test_accuracy']:.2%}.\n",
+             "| Model | ASR | Accuracy (most confident per class) | Accuracy (private test) | Queries / attack | "
+             "Paper: ASR / accuracy |", "|---|---|---|---|---|---|"]
+    for config, r in metrics.items():
+        lines.append(f"| {config} | {r['asr']:.0%} | {r['accuracy']:.0%} | {r['accuracy_test']:.2%} | "
+                     f"{r['queries_mean']:.0f} | {PAPER_INVERSION.get(config, '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
+    """The Scenario I attack (``metrics/attribute_attack.json``): the attacker's interval per
+    served model, the answers inside the certified sets, and the repeated-query attacker."""
+    served = [k for k in m if k == "base" or k.startswith("sigma=")]
+    lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} grid values "
+             f"of {unit} each, B = {m['threshold']:g})\n",
+             f"| Served model | Median interval width ({unit}) | Truth inside | Median midpoint error | "
+             "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
+    for name in served:
+        r = m[name]
+        lines.append(f"| {name} | {r['width_median']:.2f} | {r['coverage']:.1%} | {r['midpoint_error_median']:.2f} | "
+                     f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} |")
+    smoothed = [k for k in served if k != "base"]
+    lines += ["", "Answers on the grid values inside each victim's certified set [I_lo - R, I_lo] (Definition 2):\n",
+              "| Served model | Values inside | Answered 1 | Answered abstain | Answered 0 | Compatible values below it |",
+              "|---|---|---|---|---|---|"]
+    for name in smoothed:
+        r = m[name]
+        lines.append(f"| {name} | {r['certified_values']} | {r['certified_answered_positive']} | "
+                     f"{r['certified_answered_abstain']} | {r['certified_answered_negative']} | "
+                     f"{r['compatible_below_certified']} |")
+    modes = ("fresh", "keyed", "keyed_naive")
+    lines += ["", f"Repeated queries ({m['victims_near_threshold']} victims near B; the service answers the majority "
+              "vote): median interval width (truth inside) after K answers:\n",
+              "| Served model | Noise | " + " | ".join(f"K = {k}" for k in repeats) + " |",
+              "|---|---|" + "---|" * len(repeats)]
+    for name in smoothed:
+        for mode in modes:
+            cells = [f"{m[name][f'repeat_{mode}_k{k}_width']:.2f} ({m[name][f'repeat_{mode}_k{k}_coverage']:.0%})"
+                     for k in repeats]
+            lines.append(f"| {name} | {mode.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def membership_markdown(table: dict, members: int, nonmembers: int) -> str:
+    """Every defense against every membership attack (``metrics/membership.json``): AUC
+    (balanced accuracy, TPR at 1% FPR) per attack; n/a where it cannot apply by construction."""
+    attacks = list(next(iter(table.values()))["attacks"])
+    lines = [f"## Membership inference ({members} members, {nonmembers} non-members)\n",
+             "Cells: AUC (balanced accuracy / TPR at 1% FPR); n/a: not applicable by construction.\n",
+             "| Defense | Train accuracy | Test accuracy | " + " | ".join(attacks) + " | Best AUC |",
+             "|---|---|---|" + "---|" * len(attacks) + "---|"]
+    for name, row in table.items():
+        cells = ["n/a" if a is None else f"{a['auc']:.3f} ({a['accuracy']:.3f} / {a['tpr_at_1pct_fpr']:.3f})"
+                 for a in row["attacks"].values()]
+        lines.append(f"| {name} | {row['train_accuracy']:.2%} | {row['test_accuracy']:.2%} | " + " | ".join(cells)
+                     + f" | {row['best_auc']:.3f} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,261 @@
+"""The Robust Privacy engine: the smoothed classifier of Cohen, Rosenfeld and Kolter ("Certified
+Adversarial Robustness via Randomized Smoothing", ICML 2019), g(x) = argmax_c P(f(x + eps) = c),
+eps ~ N(0, sigma^2 I). ``Smooth`` draws the Monte Carlo votes; the statistics on the counts are
+in ``pipeline.smoothing.stats``:
+
+* ``certify``: Algorithm CERTIFY (n0 selection draws, n fresh estimation draws).
+* ``predict``: Algorithm PREDICT (binomial test of the top two counts of n draws).
+* ``vote``: the always-return-a-label mode of the Robust Privacy paper's Section 7.2
+  (majority vote, no test).
+
+Noise modes (every result depends only on the seed, a key (the call number unless given)
+and each input's position, or on a secret and the input's bytes, never on the chunk size or
+the thread count):
+
+* ``fresh``: every input gets its own i.i.d. draws, from a generator seeded by
+  (seed, key, stream, position), as in Cohen et al.
+* ``shared``: one noise bank per key and stream, used for every input of the call. For any
+  single input the draws are still i.i.d. N(0, sigma^2 I) and independent of that input, so
+  each input's certificate holds with probability >= 1 - alpha exactly as before. What
+  changes is the joint behaviour: the errors of different inputs are correlated (an unlucky
+  bank affects many inputs at once), so the *expected* fraction of wrong certificates is
+  still <= alpha but its spread across runs is larger. The bank is pushed through the first
+  linear layer once per call, f(x + eps) = tail(W x + b + W eps), which is what makes it fast.
+* ``keyed``: every input gets its own i.i.d. draws, from a generator seeded by
+  HMAC-SHA256(secret, stream, the input's float32 bytes). Distinct inputs get independent
+  noise, so each certificate holds as with ``fresh``; the same input always gets the same
+  draws, so a served model answers a repeated query identically and averaging repeated
+  answers (docs/threats.md) learns nothing new.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.seeds import mix
+from .stats import Certificate, certify_from_counts, predict_from_counts
+
+SELECT, ESTIMATE, PREDICT, VOTE = range(4)  # noise streams: independent draws per purpose
+
+
+class Smooth:
+    """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
+
+    ``chunk`` bounds the work in memory: about that many noisy evaluations at a time.
+
+    If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
+    directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b
+    (and if ReLU and a second ``nn.Linear`` follow, those run as in ``_two_layers``);
+    otherwise it is added to the input. All give f(x + eps) with eps ~ N(0, sigma^2 I).
+    """
+
+    def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
+                 seed: int = 0, chunk: int = 32768, progress: bool = False, secret: bytes | None = None):
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        if noise not in ("fresh", "shared", "keyed"):
+            raise ValueError(f"noise must be 'fresh', 'shared' or 'keyed', got {noise!r}")
+        if noise == "keyed" and not secret:
+            raise ValueError("keyed noise needs a non-empty secret")
+        base.eval()
+        self.num_classes, self.sigma = num_classes, float(sigma)
+        self.noise, self.seed, self.chunk, self.progress, self.secret = noise, seed, chunk, progress, secret
+        self.calls = 0
+        self._local = threading.local()  # per-thread work buffers, kept between calls
+        self.first = self.second = self.factor = None
+        self.tail = base
+        if isinstance(base, nn.Sequential):
+            if isinstance(base[0], nn.Linear):
+                self.first, base = base[0], base[1:]
+                self.factor = self._noise_factor(self.first.weight.detach())
+                if len(base) >= 2 and type(base[0]) is nn.ReLU and isinstance(base[1], nn.Linear):
+                    self.second, base = base[1], base[2:]
+            # activations work in place on our own buffers (the base model is not modified)
+            self.tail = nn.Sequential(*(nn.ReLU(inplace=True) if type(m) is nn.ReLU else m for m in base))
+
+    # -- the three procedures -------------------------------------------------------------
+    def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None, offset: int = 0) -> Certificate:
+        """Cohen et al.'s CERTIFY for every row of ``x``."""
+        counts0, counts = self.counts(x, n0, SELECT, key, offset), self.counts(x, n, ESTIMATE, key, offset)
+        return certify_from_counts(counts0, counts, alpha, self.sigma)
+
+    def predict(self, x, n: int, alpha: float, key: int | None = None, offset: int = 0) -> np.ndarray:
+        """Cohen et al.'s PREDICT for every row of ``x``."""
+        return predict_from_counts(self.counts(x, n, PREDICT, key, offset), alpha)
+
+    def vote(self, x, n: int, key: int | None = None, offset: int = 0) -> np.ndarray:
+        """Majority vote over n noisy copies, never abstaining (ties: the lowest class)."""
+        return self.counts(x, n, VOTE, key, offset).argmax(axis=1)
+
+    # -- Monte Carlo ------------------------------------------------------------------------
+    @staticmethod
+    def _noise_factor(w: torch.Tensor) -> torch.Tensor:
+        """F with W eps ~ F z, z ~ N(0, I_k), for eps ~ N(0, I_d) and W of shape (h, d).
+
+        W eps is N(0, W W^T). With h < d it is drawn from h normals instead of d:
+        F = U diag(sqrt(lambda)) from W W^T = U diag(lambda) U^T (float64, then float32).
+        """
+        if w.shape[0] >= w.shape[1]:
+            return w.float()
+        lam, u = torch.linalg.eigh(w.double() @ w.double().T)
+        return (u * lam.clamp_min(0).sqrt()).float()
+
+    def counts(self, x, n: int, stream: int, key: int | None = None, offset: int = 0) -> np.ndarray:
+        """Class counts (M, K) of f(x_i + eps_ij), j = 1..n, for each row x_i of ``x``.
+
+        ``x`` is a tensor or anything with ``len`` and slicing that yields tensors (rows made
+        on the fly). The noise depends on (seed, key, stream, row position); ``key`` defaults
+        to this instance's call number, so repeated calls get fresh noise. Row i of ``x`` has
+        position ``offset + i``, so a slice certified elsewhere (another process or machine)
+        with its offset gets the same counts as inside the whole. Which thread runs a chunk,
+        and how many rows a chunk holds, changes nothing.
+        """
+        if key is None:
+            key, self.calls = self.calls, self.calls + 1
+        out = np.zeros((len(x), self.num_classes), dtype=np.int64)
+        if len(x) == 0:
+            return out
+        inputs = self._rows(x, 0, 1).shape[1:]
+        shape = inputs if self.factor is None else self.factor.shape[1:]  # one standard-normal draw
+        width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
+        bank = None
+        if self.noise == "shared":
+            bank = self._scale(self._draw(self._seed(key, stream), n, shape))
+            bank = bank.T.contiguous() if self.second is not None else bank  # (h, n) for _two_layers
+        step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
+
+        @torch.inference_mode()
+        def work(start: int) -> np.ndarray:
+            rows = self._rows(x, start, start + step)
+            if bank is None:  # fresh or keyed: each row's draws from its own generator
+                draws = self._buffer("draws", (len(rows), n, *shape))
+                for i in range(len(rows)):
+                    gen = torch.Generator().manual_seed(self._seed(key, stream, offset + start + i, rows[i]))
+                    torch.randn(draws.shape[1:], generator=gen, out=draws[i])
+            if self.second is not None:
+                logits = self._two_layers(rows, bank if bank is not None else draws, n)
+            else:
+                noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
+                lifted = (self._lift(rows, self.first) if self.first is not None else rows)[:, None]
+                if bank is not None:
+                    torch.add(lifted, bank, out=noisy)
+                else:
+                    self._scale(draws, out=noisy).add_(lifted)
+                logits = self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes)
+            return self._count(logits)
+
+        starts = list(range(0, len(x), step))
+        desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
+        with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:
+            for start, counts in self._map(work, starts, parallel=bank is None):
+                out[start:start + len(counts)] = counts
+                bar.update(len(counts))
+        return out
+
+    @staticmethod
+    def _map(work, starts: list[int], parallel: bool):
+        """Yield (start, work(start)) in order. ``parallel``: chunks run in threads, one torch
+        thread each, so torch's own idle worker threads never spin against them (fresh noise
+        is bound by its per-row generators); otherwise one chunk at a time on torch's threads
+        (shared noise is bound by memory bandwidth, which torch's threads already use)."""
+        if not parallel:
+            yield from ((start, work(start)) for start in starts)
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                for wave in range(0, len(starts), 8 * threads):  # bounded: no future per chunk of 2M rows
+                    batch = starts[wave:wave + 8 * threads]
+                    yield from zip(batch, pool.map(work, batch))
+        finally:
+            torch.set_num_threads(threads)
+
+    def _buffer(self, name: str, shape) -> torch.Tensor:
+        """A work buffer of this thread, grown when needed (no page faults per chunk)."""
+        size = int(np.prod(shape))
+        buf = getattr(self._local, name, None)
+        if buf is None or buf.numel() < size:
+            buf = torch.empty(size)
+            setattr(self._local, name, buf)
+        return buf[:size].view(*shape)
+
+    @staticmethod
+    def _rows(x, start: int, stop: int) -> torch.Tensor:
+        return torch.as_tensor(x[start:stop]).float()
+
+    def input_noise(self, row: torch.Tensor, n: int, stream: int, key: int, position: int = 0) -> torch.Tensor:
+        """The n noise vectors (n, *row.shape) that ``counts`` adds to the input ``row`` at
+        ``position``, in input space, for checking the engine against a plain loop: f(row + e_j)
+        is the engine's j-th evaluation, up to float rounding. With the first-layer factor F
+        (h < d) the engine draws W eps = sigma F z, z ~ N(0, I_h); the vector returned is
+        sigma W^+ F z, which W maps to the same point (W W^+ = I for W of full row rank)."""
+        seed = self._seed(key, stream, position, torch.as_tensor(row).float())
+        if self.factor is None or self.factor.shape[1] == row.shape[-1]:  # draws live in input space
+            return self.sigma * self._draw(seed, n, row.shape)
+        lift = self.factor.double().T @ torch.linalg.pinv(self.first.weight.detach().double()).T
+        return (self.sigma * self._draw(seed, n, self.factor.shape[1:]).double() @ lift).float()
+
+    def _seed(self, key: int, stream: int, position: int = 0, row: torch.Tensor | None = None) -> int:
+        """Seed of the standard-normal draws: one bank per (key, stream) with shared noise, one
+        per (key, stream, position) with fresh noise, one per (stream, row bytes) with keyed."""
+        if self.noise == "keyed":
+            message = stream.to_bytes(8, "little") + row.contiguous().numpy().tobytes()
+            return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:8], "little") >> 1
+        return mix(self.seed, key, stream) if self.noise == "shared" else mix(self.seed, key, stream, position)
+
+    @staticmethod
+    def _draw(seed: int, n: int, shape) -> torch.Tensor:
+        return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+
+    def _scale(self, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Standard normal z -> sigma * eps (input space) or sigma * W eps (first-layer space)."""
+        if self.factor is None:
+            return torch.mul(z, self.sigma, out=out)
+        return torch.matmul(z, (self.sigma * self.factor).T, out=out)
+
+    def _two_layers(self, rows: torch.Tensor, noise: torch.Tensor, n: int) -> torch.Tensor:
+        """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
+        axis so that W2 is one matrix product per row: relu(a + P) W2^T = max(P, -a) W2^T + a W2^T
+        with a = W1 x + b1 and P = W1 eps (one pass over the hidden activations, not three).
+        For two classes and no tail, the margin l1 - l0 (C, n) instead: label 1 iff it is > 0.
+        ``noise``: the shared bank W eps as (h, n), or fresh standard-normal draws (C, n, k)."""
+        a = self._lift(rows, self.first)
+        hidden = self._buffer("hidden", (len(rows), a.shape[1], n))
+        if noise.dim() == 2:
+            torch.maximum(noise, -a[:, :, None], out=hidden)
+        else:
+            torch.matmul(self.sigma * self.factor, noise.transpose(1, 2), out=hidden)
+            torch.maximum(hidden, -a[:, :, None], out=hidden)
+        w2 = self.second.weight.detach()  # a plain tensor: matmul with a Parameter takes a slow path
+        shift = self._lift(a, self.second)  # W2 a + b2
+        if self.num_classes == 2 and not len(self.tail):  # only the sign of l1 - l0 matters: one row
+            margin = torch.matmul((w2[1] - w2[0])[None], hidden)[:, 0]
+            return margin.add_((shift[:, 1] - shift[:, 0])[:, None])
+        y = torch.matmul(w2, hidden).add_(shift[:, :, None])
+        if len(self.tail):
+            return self.tail(y.transpose(1, 2).flatten(0, 1)).view(len(rows), -1, self.num_classes)
+        return y.transpose(1, 2)
+
+    def _count(self, logits: torch.Tensor) -> np.ndarray:
+        """Per-row class counts of argmax labels (ties go to the lowest class), from logits
+        (C, n, K) or, for two classes, margins l1 - l0 (C, n)."""
+        if self.num_classes == 2:  # the same labels as argmax, in one comparison
+            ones = (logits > 0 if logits.dim() == 2 else logits[..., 1] > logits[..., 0]).sum(dim=1)
+            return torch.stack([logits.shape[1] - ones, ones], dim=1).numpy()
+        rows, k = len(logits), self.num_classes
+        labels = logits.argmax(dim=-1) + torch.arange(rows)[:, None] * k
+        return torch.bincount(labels.flatten(), minlength=rows * k).view(rows, k).numpy()
+
+    @staticmethod
+    def _lift(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+        """W x + b, computed row by row (an elementwise product and sum, so a row's value does
+        not depend on how many rows share the call, unlike a small-batch BLAS path)."""
+        return (x[:, None, :] * layer.weight.detach()).sum(-1) + layer.bias.detach()

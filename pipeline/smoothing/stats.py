@@ -1,0 +1,60 @@
+"""The statistics of randomized smoothing (Cohen, Rosenfeld and Kolter, "Certified Adversarial
+Robustness via Randomized Smoothing", ICML 2019, Section 3.2), from class counts of noisy votes:
+
+* ``certify_from_counts`` (Algorithm CERTIFY): the top class c_A of the n0 *selection* counts;
+  pA_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A) from
+  the n *estimation* counts; abstain if pA_lower < 1/2, else radius R = sigma * PhiInv(pA_lower).
+  With probability >= 1 - alpha the returned class is g(x) and g is constant on B(x, R).
+* ``predict_from_counts`` (Algorithm PREDICT): two-sided binomial test (p = 1/2) of the top
+  two counts; abstain unless the p-value is <= alpha. Wrong with probability <= alpha.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import beta, binom, norm
+
+ABSTAIN = -1
+
+
+def clopper_pearson_lower(k, n, alpha):
+    """One-sided (1 - alpha) lower confidence bound on a binomial proportion: the alpha
+    quantile of Beta(k, n - k + 1), and 0 when k = 0 (Clopper and Pearson, 1934)."""
+    k = np.asarray(k, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        lower = beta.ppf(alpha, k, n - k + 1)
+    return np.where(k > 0, lower, 0.0)
+
+
+def binomial_pvalue(top, second):
+    """Two-sided p-value of H0: p = 1/2 for ``top`` successes in ``top + second`` trials.
+    The null is symmetric, so it equals ``scipy.stats.binomtest(top, top + second).pvalue``:
+    min(1, 2 * P(X <= min(top, second)))."""
+    top, second = np.asarray(top), np.asarray(second)
+    return np.minimum(1.0, 2.0 * binom.cdf(np.minimum(top, second), top + second, 0.5))
+
+
+@dataclass
+class Certificate:
+    prediction: np.ndarray  # class index, or ABSTAIN
+    pa_lower: np.ndarray    # Clopper-Pearson lower bound on pA of the selected class
+    radius: np.ndarray      # sigma * PhiInv(pA_lower); 0 where abstained
+
+
+def certify_from_counts(counts0: np.ndarray, counts: np.ndarray, alpha: float, sigma: float) -> Certificate:
+    """CERTIFY from selection counts (M, K) and estimation counts (M, K)."""
+    top = counts0.argmax(axis=1)
+    n = int(counts[0].sum()) if len(counts) else 0
+    pa_lower = clopper_pearson_lower(counts[np.arange(len(top)), top], n, alpha)
+    certified = pa_lower >= 0.5
+    radius = np.where(certified, sigma * norm.ppf(np.clip(pa_lower, 0.5, 1.0)), 0.0)
+    return Certificate(np.where(certified, top, ABSTAIN), pa_lower, radius)
+
+
+def predict_from_counts(counts: np.ndarray, alpha: float) -> np.ndarray:
+    """PREDICT from estimation counts (M, K): the top class unless the test fails."""
+    order = np.argsort(-counts, axis=1, kind="stable")
+    rows = np.arange(len(counts))
+    top, second = counts[rows, order[:, 0]], counts[rows, order[:, 1]]
+    return np.where(binomial_pvalue(top, second) <= alpha, order[:, 0], ABSTAIN)

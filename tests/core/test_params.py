@@ -1,0 +1,74 @@
+"""Invalid params give one clear message naming the file, the key and the fix."""
+import pytest
+import yaml
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import load_params
+
+
+def write(tmp_path, edit):
+    params = yaml.safe_load(open("params.yaml"))
+    edit(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_defaults_are_valid():
+    assert load_params()["smoothing"]["alpha"] == 0.01
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda p: p["smoothing"].update(sigmas=[1.0, 0.0]), "smoothing.sigmas"),
+    (lambda p: p["smoothing"].update(sigmas=[-1]), "smoothing.sigmas"),
+    (lambda p: p["smoothing"].update(alpha=1.0), "smoothing.alpha"),
+    (lambda p: p["smoothing"].update(alpha=0), "smoothing.alpha"),
+    (lambda p: p["smoothing"].update(n=0), "smoothing.n"),
+    (lambda p: p["smoothing"].update(n0=2.5), "smoothing.n0"),
+    (lambda p: p["smoothing"].update(noise="keyed"), "smoothing.noise"),
+    (lambda p: p["ape"]["ablation"].update(alphas=[0.01, 1.5]), "ape.ablation.alphas"),
+    (lambda p: p["data"].update(source="s3"), "data.source"),
+    (lambda p: p["smoothing"].update(sigma=1.0), "smoothing.sigma"),
+    (lambda p: p.update(smothing={}), "smothing"),
+    (lambda p: p["train"].pop("l1"), "train.l1"),
+    (lambda p: p["images"].update(size=24), "images.size"),
+    (lambda p: p["images"].update(source="mnist"), "images.source"),
+    (lambda p: p["inversion"].update(sigmas=[0.01, 0]), "inversion.sigmas"),
+    (lambda p: p["inversion"].update(ns=[10, 0]), "inversion.ns"),
+    (lambda p: p["brepmi"].update(grow_at=33), "brepmi.grow_at"),
+    (lambda p: p["brepmi"].update(targets=6), "brepmi.targets"),
+    (lambda p: p["brepmi"].update(expansion=1.0), "brepmi.expansion"),
+])
+def test_bad_values_name_the_file_key_and_fix(tmp_path, edit, key):
+    path = write(tmp_path, edit)
+    with pytest.raises(PipelineError) as err:
+        load_params(path)
+    message = str(err.value)
+    assert str(path) in message and f"'{key}'" in message and "fix:" in message
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(PipelineError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("seed: [1,\n")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_official_profile_becomes_valid_dvc_overrides():
+    from pipeline.core.profile import overrides
+
+    args = overrides("profiles/official.yaml")
+    pairs = dict(a.split("=", 1) for a in args[1::2])
+    assert set(args[::2]) == {"-S"} and all(" " not in a for a in args)
+    assert pairs["inversion.sigmas"] == "[0.01,0.02,0.03,0.05,0.07,0.1]" and pairs["images.size"] == "64"
+    assert pairs["brepmi.max_iters_at_radius"] == "1000" and pairs["images.private"] == "1000"
+
+
+def test_a_profile_with_a_bad_value_is_refused(tmp_path):
+    from pipeline.core.profile import overrides
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("brepmi:\n  points: 0\n")
+    with pytest.raises(PipelineError, match="brepmi.points"):
+        overrides(bad)
