@@ -1,7 +1,9 @@
 """The Section 6 experiment: the defended models' labels (the smoothed vote, MID's sampled labels)
 and the grid of attacks, reproducible whatever the chunk size and the order of the tasks."""
 import numpy as np
+import pytest
 import torch
+from scipy.stats import binom, norm
 from torch import nn
 
 from pipeline.attacks import brepmi
@@ -22,14 +24,17 @@ def test_majority_vote_defense_matches_the_smoothed_probability_and_uses_fresh_n
     d, sigma, n = 16, 0.4, 100
     base = Threshold()
     labels = inversion.labeller({"target": base}, {"sigma": sigma, "n": n}, 2, seed=3, chunk=500)
-    # the mean pixel's noise is N(0, sigma^2 / d): offset 0.05 -> P(class 1) = Phi(0.05 / 0.1) = 0.69
+
+    def vote_is_one(offset):  # the mean pixel's noise is N(0, sigma^2 / d); class 1 needs > n / 2 votes
+        return binom.sf(n // 2, n, norm.cdf(offset / (sigma / np.sqrt(d))))
+
     x = torch.full((400, 1, 4, 4), 0.55)
-    votes = labels(x)
-    p1 = 0.6914625  # the vote of n = 100 draws is 1 w.p. P(Binomial(100, p1) > 50) ~= 0.9999
-    assert votes.mean() > 0.99 and p1 > 0.5
-    near = torch.full((2000, 1, 4, 4), 0.505)  # P(class 1) = Phi(0.05) = 0.52: vote is a coin close to
-    first, second = labels(near), labels(near)  # P(Bin(100, .52) > 50) = 0.62
-    assert 0.55 < first.mean() < 0.69 and not np.array_equal(first, second)  # fresh noise per query
+    assert labels(x).mean() == pytest.approx(vote_is_one(0.05), abs=0.01)  # ~0.9999
+    near = torch.full((2000, 1, 4, 4), 0.505)  # P(vote 1) = P(Bin(100, Phi(0.05)) > 50) ~= 0.62
+    first, second = labels(near), labels(near)
+    se = np.sqrt(vote_is_one(0.005) * (1 - vote_is_one(0.005)) / len(near))
+    assert abs(first.mean() - vote_is_one(0.005)) < 4 * se and abs(second.mean() - vote_is_one(0.005)) < 4 * se
+    assert not np.array_equal(first, second)  # fresh noise per query
     assert np.array_equal(inversion.labeller({"target": base}, {"name": "base"}, 2, 0, 1)(x), np.ones(400))
 
 
