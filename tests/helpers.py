@@ -3,11 +3,14 @@
 * The end-to-end repository: ``ROOT``, ``PROJECT`` (what is copied into the temporary git
   repository of the ``repo`` fixture), ``sh`` (a command in it), ``edit_params`` and ``small``
   (the small configuration every end-to-end test runs).
+* The import graph of the project's own modules, read from the source (``module_file``,
+  ``imported``, ``closure``): what ``dvc.yaml``'s deps and the package layering are checked against.
 * A deliberately overfit toy target for the membership-inference tests: 5 overlapping Gaussian
   classes with label noise, exactly 50 records per class in every split, and MLPs trained to
   memorise their 250 training records (train accuracy 1, test accuracy far lower). Built once
   per test session (``toy()`` is cached).
 """
+import ast
 import contextlib
 import os
 import subprocess
@@ -58,6 +61,50 @@ def small(p):
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
     p["inversion"].update(sigmas=[0.1], ns=[10])
     p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
+
+
+OWN = ("pipeline", "stages")  # the project's packages; everything else is an installed library
+
+
+def module_file(name: str):
+    """The file of the project module ``name`` (a package's ``__init__.py``), or None."""
+    path = ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported(name: str) -> set[str]:
+    """The project modules that module ``name`` imports anywhere in its source (lazy imports too)."""
+    path = module_file(name)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[:len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # submodules imported by name
+    return {m for m in found if m.split(".")[0] in OWN and module_file(m) is not None}
+
+
+def closure(entry: str) -> set[str]:
+    """Files (relative to the repository) executed when ``python -m entry`` imports its modules,
+    parent packages' ``__init__.py`` included."""
+    seen, todo = set(), [entry]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__.py and a/b/__init__.py
+            parent = ".".join(parts[:i])
+            if parent not in seen and module_file(parent) is not None:
+                seen.add(parent)
+                todo.append(parent)
+        todo += [m for m in imported(name) if m not in seen]
+    return {str(module_file(m).relative_to(ROOT)) for m in seen}
 
 
 CLASSES, DIM, PER_CLASS = 5, 10, 50

@@ -88,6 +88,6 @@ def connect(cfg: dict):
                      logging_level=logging.WARNING, **local)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
-                                f"{cfg['address']!r} ({exc}); fix: start it (README, 'Running on a cluster') "
+                                f"{cfg['address']!r} ({exc}); fix: start it (docs/cluster.md) "
                                 f"or set the address to \"\" for a local instance") from None
     return ray

@@ -187,11 +187,13 @@ def _check(node: dict, spec: dict, prefix: str, where: str) -> None:
     for key, rule in spec.items():
         name = f"{prefix}{key}"
         if key not in node:
-            raise PipelineError(f"{where}: missing key '{name}'; fix: add it (see README, 'Parameters')")
+            raise PipelineError(f"{where}: missing key '{name}'; fix: add it "
+                                "(the committed params.yaml lists every key)")
         value = node[key]
         if isinstance(rule, dict):
             if not isinstance(value, dict):
-                raise PipelineError(f"{where}: '{name}' must be a mapping; fix: restore the section from README")
+                raise PipelineError(f"{where}: '{name}' must be a mapping; "
+                                    "fix: restore the section from the committed params.yaml")
             _check(value, rule, name + ".", where)
             continue
         typ, ok, fix = rule

@@ -77,7 +77,7 @@ def stage_run(params: dict, default_name: str, logged: dict) -> Iterator[object]
 
 
 def metric_key(name: str) -> str:
-    """A configuration name as an MLflow metric key: ``=`` and ``,`` become ``_``."""
+    """A configuration name as an MLflow metric key (or a file name): ``=`` and ``,`` become ``_``."""
     return name.replace("=", "_").replace(",", "_")
 
 

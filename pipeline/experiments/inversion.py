@@ -3,8 +3,8 @@
 The defended model answers every query with a label (the always-return-a-label protocol of
 Section 7.2). Smoothed (``sigma``, ``n``): the majority vote of the target over n noisy copies,
 fresh Gaussian noise of standard deviation sigma (pixel units, images in [0, 1]) per query,
-from the one smoothing engine (``Smooth.vote``). MID (``beta``; Wang, Zhang and Jia, AAAI 2021): the argmax of the
-VIB target's logits, its bottleneck sampled anew for every query. ASR = fraction of attacks
+from the one smoothing engine (``Smooth.vote``). MID (``beta``; Wang, Zhang and Jia, AAAI 2021):
+the argmax of the VIB target's logits, its bottleneck sampled anew for every query. ASR = fraction of attacks
 whose reconstruction the evaluator labels as the attacked class (top-1); accuracy is measured
 as in the paper (one image per private class, the one the target is most confident of) and
 on the private test split.
@@ -27,6 +27,7 @@ from torch import nn
 from ..attacks import brepmi
 from ..core.compute import map_rows
 from ..core.seeds import derive_seed as stream
+from ..core.tracking import metric_key
 from ..core.training import logits, predict
 from ..smoothing import Smooth
 
@@ -132,7 +133,7 @@ def run_attacks(G: nn.Module, models: dict, evaluator: nn.Module, configs: list[
 
 def png_name(config: str) -> str:
     """The file name of a configuration's reconstruction grid."""
-    return f"{config.replace('=', '_').replace(',', '_')}.png"
+    return f"{metric_key(config)}.png"
 
 
 def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, data: dict, class_names: list,
@@ -148,8 +149,8 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = most_confident(target, data["train_x"], data["train_y"], classes)
     grid_configs = configs(grid["sigmas"], grid["ns"], params["mid"]["betas"])
-    results = run_attacks(G, models, evaluator, grid_configs, cfg, b["targets"], b["restarts"], params["gan"]["z_dim"],
-                  classes, seed, grid["chunk"], params["compute"], progress)
+    results = run_attacks(G, models, evaluator, grid_configs, cfg, b["targets"], b["restarts"],
+                          params["gan"]["z_dim"], classes, seed, grid["chunk"], params["compute"], progress)
     metrics, rows, figures = {}, [], {}
     for i, (spec, (records, images, init_queries)) in enumerate(zip(grid_configs, results)):
         config = spec["name"]

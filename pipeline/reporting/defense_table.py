@@ -2,11 +2,11 @@
 model-inversion attack's success (BREP-MI, ``metrics/inversion.json``) and the membership
 attacks' AUC (``metrics/membership.json``).
 
-Rows: ``none`` (the undefended target), ``output_perturbation`` (the ACL 2025 defense), ``mid,beta=b``
-(MID, Wang, Zhang and Jia), ``rp,sigma=s,N=n`` (Robust Privacy: the smoothed target's majority vote). A cell
-is ``None`` where the attack cannot apply by construction (RP releases labels only, so the
-attacks on confidence vectors have nothing to read) and absent where that configuration was
-not run. Output perturbation never changes a label (checked by the membership stage), so its
+Rows: ``none`` (the undefended target), ``output_perturbation`` (the ACL 2025 defense),
+``mid,beta=b`` (MID, Wang, Zhang and Jia), ``rp,sigma=s,N=n`` (Robust Privacy: the smoothed
+target's majority vote). A cell is ``None`` where the attack cannot apply by construction (RP
+releases labels only, so the attacks on confidence vectors have nothing to read) and absent
+where that configuration was not run. Output perturbation never changes a label (checked by the membership stage), so its
 BREP-MI success equals the undefended target's by construction, not by measurement.
 """
 from __future__ import annotations

@@ -63,8 +63,8 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     """The Scenario I attack (``metrics/attribute_attack.json``): the attacker's interval per
     served model, the answers inside the certified sets, and the repeated-query attacker."""
     served = [k for k in m if k == "base" or k.startswith("sigma=")]
-    lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} grid values "
-             f"of {unit} each, B = {m['threshold']:g})\n",
+    lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} "
+             f"{unit} values queried per victim, B = {m['threshold']:g})\n",
              f"| Served model | Median interval width ({unit}) | Truth inside | Median midpoint error | "
              "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
     for name in served:

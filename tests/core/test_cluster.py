@@ -1,4 +1,4 @@
-"""Scale-out (README, "Running on a cluster"): the compute backends give byte-identical results
+"""Scale-out (docs/cluster.md): the compute backends give byte-identical results
 on a real local Ray instance, with 1 or 2 workers, and on a two-node Ray cluster on loopback; a
 worker killed mid-task has its chunk retried; a team's MLflow server and DVC remote work.
 

@@ -128,7 +128,7 @@ def test_demonstration_on_the_overfit_target(defended):
     undefended shadow model. Labels are identical, so the correctness attack cannot change.
     The confidence-based attacks lose accuracy at their shadow-fitted thresholds (the paper's
     metric, "MIA attack acc"); their AUC moves far less, because pushing every risky output just
-    under tau keeps most of the ranking (see the README). Numbers go to the README."""
+    under tau keeps most of the ranking (docs/membership.md)."""
     data, models, evaluator, defense = defended
     with one_thread():
         t_in, t_out = logits(models["target"], data, "target")
