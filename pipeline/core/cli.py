@@ -1,9 +1,10 @@
 """Entry points of the stages and bench scripts: ``--help`` lists every option with its default;
 a bad argument or a ``PipelineError`` ends in one line on stderr that names it and the fix, and
-exit code 2, never a traceback."""
+exit code 2, never a traceback. A stage runs inside its MLflow run (``tracking.stage_run``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Callable
 
@@ -37,9 +38,22 @@ def number(text: str) -> float:
     return value
 
 
+def _tracked():
+    """The MLflow run of a stage process (``python -m stages.<name>``), once params.yaml is valid;
+    nothing for anything else (bench scripts)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None or not spec.name.startswith("stages."):
+        return contextlib.nullcontext()
+    from .params import load_params
+    from .tracking import stage_run
+
+    return stage_run(load_params(), spec.name.removeprefix("stages."), {})
+
+
 def execute(fn: Callable, parser: Parser | None = None) -> None:
     """Run ``fn(args)`` with the arguments ``parser`` parsed (``fn()`` without a parser: the
-    module docstring still answers ``--help``). A ``PipelineError`` becomes one line, exit 2."""
+    module docstring still answers ``--help``), a stage inside its MLflow run: FINISHED, or
+    FAILED on any error. A ``PipelineError`` becomes one line, exit 2."""
     if parser is None:
         make_parser(sys.modules["__main__"].__doc__).parse_args()
         call = fn
@@ -47,7 +61,8 @@ def execute(fn: Callable, parser: Parser | None = None) -> None:
         args = parser.parse_args()
         call = lambda: fn(args)  # noqa: E731
     try:
-        call()
+        with _tracked():
+            call()
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
