@@ -68,18 +68,19 @@ def _experiment(client, params: dict) -> str:
     return experiment.experiment_id
 
 
-def _parent(client, experiment_id: str, params: dict) -> str:
-    """The run of this execution, marked RUNNING; its first stage creates it with every param."""
+def _parent(client, experiment_id: str, params: dict) -> tuple[str, bool]:
+    """The run of this execution, marked RUNNING, and whether a stage of it failed already
+    (``dvc repro --keep-going``); its first stage creates it with every param."""
     from mlflow.entities import Param
 
     key = execution.key()
     found = client.search_runs([experiment_id], f"tags.`{EXECUTION_TAG}` = '{key}'", max_results=1)
     if found:
         client.update_run(found[0].info.run_id, status="RUNNING")
-        return found[0].info.run_id
+        return found[0].info.run_id, found[0].info.status == "FAILED"
     run = client.create_run(experiment_id, run_name=execution.name(), tags={EXECUTION_TAG: key, **execution.tags(params)})
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in _as_params(params).items()])
-    return run.info.run_id
+    return run.info.run_id, False
 
 
 @contextlib.contextmanager
@@ -94,7 +95,7 @@ def _opened(params: dict, name: str) -> Iterator[None]:
     mlflow.set_tracking_uri(tracking_uri(params))
     client = mlflow.MlflowClient()
     experiment_id = _experiment(client, params)
-    parent = _parent(client, experiment_id, params)
+    parent, failed_before = _parent(client, experiment_id, params)
     status = "FAILED"
     try:
         with mlflow.start_run(experiment_id=experiment_id, run_name=name, parent_run_id=parent,
@@ -103,7 +104,7 @@ def _opened(params: dict, name: str) -> Iterator[None]:
             # cost of the stage process so far (MLflow only: timings never go into DVC metrics)
             mlflow.log_metrics({"stage_seconds": time.monotonic() - _STARTED,
                                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
-        status = "FINISHED"
+        status = "FAILED" if failed_before else "FINISHED"
     finally:
         client.set_terminated(parent, status)  # now: after this stage's run ended
 
@@ -138,7 +139,8 @@ def numbers(metrics: dict) -> dict:
 
 def log_stage(params: dict, name: str, logged: dict, metrics: dict | None = None, artifacts=(),
               history: list[tuple[int, dict]] = ()) -> None:
-    """Into this stage's run (``stage_run``): ``logged`` params, the numeric leaves of
+    """Into this stage's run (``stage_run``): ``logged`` params (beside the declared ones: a key of
+    both holds one value, so a value the stage derives gets a name of its own), the numeric leaves of
     ``metrics``, per-step ``history`` as (step, metrics) pairs, and ``artifacts`` (paths, or
     (path, artifact folder) pairs)."""
     with stage_run(params, name, logged) as mlflow:

@@ -143,13 +143,16 @@ def test_a_failing_stage_ends_failed_and_bad_params_open_no_run(workdir):
     (workdir / "params.yaml").write_text(params)
     out = run(workdir, stage="first", execution="a", fail="pipeline")
     assert out.returncode == 2 and out.stderr == "error: sleepy: told to fail\n"
-    out = run(workdir, stage="second", execution="b", fail="crash")
+    out = run(workdir, stage="first", execution="b", fail="crash")
     assert out.returncode == 1 and "Traceback" in out.stderr and "RuntimeError: sleepy crashed" in out.stderr
+    assert run(workdir, stage="second", execution="a", sleep=0).returncode == 0  # as `dvc repro --keep-going`
     _, families = store(workdir)
-    assert sorted(len(kids) for kids in families.values()) == [1, 1]
-    for parent, (kid,) in families.items():
-        assert kid.info.status == parent.info.status == "FAILED" and duration(kid) >= SLEEP
-        assert parent.info.end_time >= kid.info.end_time
+    by_key = {p.data.tags["rp.execution"]: (p, kids) for p, kids in families.items()}
+    assert [k.info.status for k in by_key["a"][1]] == ["FAILED", "FINISHED"]
+    assert [k.info.status for k in by_key["b"][1]] == ["FAILED"]
+    for parent, kids in families.items():
+        assert parent.info.status == "FAILED" and duration(kids[0]) >= SLEEP
+        assert parent.info.end_time >= kids[-1].info.end_time
 
 
 def test_outside_a_stage_process_execute_opens_no_run_and_log_stage_opens_its_own(workdir):
