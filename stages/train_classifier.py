@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     save_state(f"models/{kind}.pt", model)
     write_json(f"metrics/{kind}.json", metrics)
-    log_stage(params, f"train_{kind}", {kind: params[kind], "seed": seed}, metrics,
+    log_stage(params, f"train_{kind}", {kind: params[kind], "training_seed": seed}, metrics,
               history=[(h["epoch"], {"loss": h["loss"], "epoch_train_accuracy": h["train_accuracy"]}) for h in history])
     print(f"{kind}: train accuracy {metrics['train_accuracy']:.2%}, test accuracy {metrics['test_accuracy']:.2%}")
 
