@@ -2,7 +2,8 @@
 
 The packages, from the bottom up (each imports only those above it in this list):
 
-* ``core``: errors, params, seeds, io, tracking (MLflow), compute (local / Ray), cli, training.
+* ``core``: errors, params, seeds, io, tracking (MLflow: execution, dvc_params), compute (local / Ray),
+  cli, training.
 * ``smoothing``: randomized smoothing, the one engine every attack and defense uses.
 * ``tabular``: the insurance task (data, preprocessing, the MLP, APE).
 * ``vision``: the image task (data, networks, the GAN prior).

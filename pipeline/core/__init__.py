@@ -1,1 +1,2 @@
-"""Infrastructure shared by every stage: errors, params, seeds, io, tracking, compute, cli, training."""
+"""Infrastructure shared by every stage: errors, params, seeds, io, tracking (with execution and
+dvc_params), compute, cli, training."""

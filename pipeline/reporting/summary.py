@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from ..core.params import load_params
 from ..core.tracking import tracking_uri
 
@@ -15,9 +17,14 @@ def main() -> None:
             print(Path(path).read_text())
     plots = sorted(str(p) for p in Path("plots").glob("*.png"))
     print("Plots:        " + ", ".join(plots))
-    uri = tracking_uri(load_params())
+    params = load_params()
+    uri = tracking_uri(params)
     print(f"MLflow store: {uri}")
     print(f"  browse:     .venv/bin/mlflow ui --backend-store-uri {uri}")
+    experiment = MlflowClient(uri).get_experiment_by_name(params["mlflow"]["experiment"])
+    if experiment is not None:  # the model-training view: the UI opens on GenAI otherwise
+        print(f"  then open:  http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs"
+              "?workflowType=machine_learning")
     print("Next:         source .venv/bin/activate; dvc metrics show; dvc plots show; dvc exp run -S ...")
 
 
