@@ -117,17 +117,37 @@ def test_the_same_params_give_byte_identical_metrics_results_and_models(repo):
     assert len(files) > 8 and {p: p.read_bytes() for p in files} == before
 
 
-def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
+def mlflow_runs(repo):
+    """(client, {parent run: its stage runs}) of the repository's store."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("robust-privacy")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI's runs view
     runs = client.search_runs([experiment.experiment_id])
+    parents = {r.info.run_id: r for r in runs if "mlflow.parentRunId" not in r.data.tags}
+    families = {p: [] for p in parents.values()}
+    for r in runs:
+        if r.info.run_id not in parents:
+            families[parents[r.data.tags["mlflow.parentRunId"]]].append(r)
+    return client, families
+
+
+def test_mlflow_store_has_a_parent_run_per_repro_holding_a_run_per_stage(repo):
+    client, families = mlflow_runs(repo)
+    # the first `dvc repro` (and every `dvc repro --force` since): one parent, one nested run per stage
+    parent, runs = next((p, kids) for p, kids in families.items() if {k.info.run_name for k in kids} == STAGES)
+    assert len(runs) == len(STAGES) and parent.info.run_name.startswith("repro ")
+    assert parent.data.tags["rp.execution"].startswith("dvc:") and parent.info.status == "FINISHED"
+    assert parent.info.start_time <= min(r.info.start_time for r in runs)
+    assert parent.info.end_time >= max(r.info.end_time for r in runs)
+    assert parent.data.params["smoothing.sigmas"] == "[1.0]" and len(parent.data.tags["params.sha256"]) == 64
     by_name = {r.info.run_name: r for r in runs}
-    assert STAGES <= set(by_name)
     certify = by_name["certify@1.0"]
     assert certify.data.tags["dvc.stage"] == "certify@1.0" and len(certify.data.tags["git.commit"]) == 40
     assert certify.data.params["smoothing.alpha"] == "0.01" and 0.5 < certify.data.metrics["accuracy"] <= 1
+    assert certify.data.params["train.hidden"] == "64"  # declared in dvc.yaml, not passed by the stage
+    assert by_name["defenses"].data.params["brepmi.points"] == "32"  # from the stages it reads
     assert "sigma_1.expansion" in by_name["ape"].data.metrics
     ape_files = {Path(a.path).name for a in client.list_artifacts(by_name["ape"].info.run_id)}
     assert {"ape_figure1.png", "ape_figure4.png", "records.tsv"} <= ape_files
@@ -140,6 +160,10 @@ def test_mlflow_store_has_a_run_per_stage_with_metrics_and_pngs(repo):
 def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
     out = sh(repo, "dvc", "exp", "run", "-S", "smoothing.sigmas=[0.5]")
     assert "Running stage 'certify@0.5'" in out.stdout and "Running stage 'train'" not in out.stdout
+    _, families = mlflow_runs(repo)
+    parent = next(p for p, kids in families.items() if "certify@0.5" in {k.info.run_name for k in kids})
+    assert parent.info.run_name == parent.data.tags["dvc.exp.name"]  # named after the experiment
+    assert parent.data.params["smoothing.sigmas"] == "[0.5]"
     shown = sh(repo, "dvc", "exp", "show", "--json").stdout
     assert "metrics/certify/sigma_0.5.json" in shown and "abstention_rate" in shown
     sh(repo, "git", "checkout", "--", "params.yaml")

@@ -47,7 +47,7 @@ def key() -> str:
     return f"process:{os.getpid()}:{_IMPORTED_NS}"
 
 
-def git(*args: str) -> str:
+def _git(*args: str) -> str:
     """``git args`` in the working directory, stripped; "" when git or the repository is missing."""
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
@@ -59,8 +59,10 @@ def name() -> str:
     """The DVC experiment's name (``dvc exp run``), else ``repro <branch>`` (short commit when detached)."""
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
-    branch = git("rev-parse", "--abbrev-ref", "HEAD")
-    return f"repro {branch if branch not in ('', 'HEAD') else git('rev-parse', '--short', 'HEAD') or 'outside git'}"
+    branch = _git("rev-parse", "--abbrev-ref", "HEAD")
+    if branch in ("", "HEAD"):  # outside git, or a detached HEAD
+        branch = _git("rev-parse", "--short", "HEAD") or "outside git"
+    return f"repro {branch}"
 
 
 def params_hash(params: dict) -> str:
@@ -70,7 +72,7 @@ def params_hash(params: dict) -> str:
 
 def tags(params: dict) -> dict:
     """What identifies the code, the params and the DVC experiment of this execution."""
-    out = {"git.commit": git("rev-parse", "HEAD") or "unknown", "params.sha256": params_hash(params)}
+    out = {"git.commit": _git("rev-parse", "HEAD") or "unknown", "params.sha256": params_hash(params)}
     for env in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
         if os.environ.get(env):
             out[env.lower().replace("_", ".")] = os.environ[env]

@@ -78,7 +78,8 @@ def _parent(client, experiment_id: str, params: dict) -> tuple[str, bool]:
     if found:
         client.update_run(found[0].info.run_id, status="RUNNING")
         return found[0].info.run_id, found[0].info.status == "FAILED"
-    run = client.create_run(experiment_id, run_name=execution.name(), tags={EXECUTION_TAG: key, **execution.tags(params)})
+    run = client.create_run(experiment_id, run_name=execution.name(),
+                            tags={EXECUTION_TAG: key, **execution.tags(params)})
     client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in _as_params(params).items()])
     return run.info.run_id, False
 

@@ -259,11 +259,13 @@ def test_stages_log_to_an_mlflow_server(repo, tmp_path):
         assert "Running stage 'certify@1.0'" in out.stdout
         client = MlflowClient(tracking_uri=uri)
         runs = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id])
-        assert [r.info.run_name for r in runs] == ["certify@1.0"]
+        (run,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        assert run.info.run_name == "certify@1.0"
+        assert {r.info.run_id for r in runs} == {run.info.run_id, run.data.tags["mlflow.parentRunId"]}  # the repro
         metrics = json.loads((repo / "metrics/certify/sigma_1.0.json").read_text())
-        assert runs[0].data.metrics["accuracy"] == metrics["accuracy"]
-        assert runs[0].data.params["compute.backend"] == "local"
-        assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["sigma_1.0.tsv"]
+        assert run.data.metrics["accuracy"] == metrics["accuracy"]
+        assert run.data.params["compute.backend"] == "local"
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["sigma_1.0.tsv"]
         assert list((tmp_path / "artifacts").rglob("sigma_1.0.tsv"))  # stored by the server, not by the stage
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
