@@ -4,7 +4,8 @@ One attack per task on ``compute``'s backend (local or Ray)."""
 import torch
 
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json
+from pipeline.core.io import atomic_path, read_json, read_npz
+from pipeline.core.metrics import label, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.defenses.mid import checkpoint, load_mid
@@ -31,11 +32,11 @@ def run() -> None:
         image_grid(path, **fig)
     with atomic_path(ATTACKS) as tmp:
         attacks.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    write_json(METRICS, metrics)
-    log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, metrics,
+    tree = write_metrics(METRICS, "inversion", metrics)
+    log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, tree,
               [(path, "reconstructions") for path in grids] + [ATTACKS])
     for config, m in metrics.items():
-        print(f"{config:18s} ASR {m['asr']:.0%}  accuracy {m['accuracy']:.0%} (test {m['accuracy_test']:.2%})  "
+        print(f"{label(config):22s} ASR {m['asr']:.0%}  accuracy {m['accuracy']:.0%} (test {m['accuracy_test']:.2%})  "
               f"queries/attack {m['queries_mean']:.0f}")
 
 

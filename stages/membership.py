@@ -5,7 +5,8 @@ import torch
 
 from pipeline.attacks.membership_metrics import roc_curve
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json, write_text
+from pipeline.core.io import atomic_path, read_json, read_npz, write_text
+from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.defenses.mid import checkpoint, load_mid
@@ -30,12 +31,12 @@ def run() -> None:
     with atomic_path(SCORES) as tmp:
         rows = pd.DataFrame(score_rows(scores), columns=["defense", "attack", "member", "score"])
         rows.to_csv(tmp, sep="\t", index=False, float_format="%.9g")
-    write_json(METRICS, table)
+    tree = write_metrics(METRICS, "membership", table)
     members, nonmembers = len(a["train_y"]), len(a["test_y"])
     write_text(REPORT, membership_markdown(table, members, nonmembers))
     roc_grid(FIGURE, {d: {k: roc_curve(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()},
              f"Membership inference on the image target: {members} members, {nonmembers} non-members")
-    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, table,
+    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, tree,
               [SCORES, FIGURE, REPORT])
     print(open(REPORT).read())
 

@@ -27,7 +27,7 @@ from torch import nn
 from ..attacks import brepmi
 from ..core.compute import map_rows
 from ..core.seeds import derive_seed as stream
-from ..core.tracking import metric_key
+from ..core.metrics import label, token
 from ..core.training import logits, predict
 from ..smoothing import Smooth
 
@@ -36,8 +36,9 @@ STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams (``stream(seed, S
 
 def configs(sigmas: list[float], ns: list[int], betas: list[float]) -> list[dict]:
     """The grid: base, then smoothed (every sigma x N), then MID (every beta)."""
-    return ([{"name": "base"}] + [{"name": f"sigma={s:g},N={n}", "sigma": s, "n": n} for s in sigmas for n in ns]
-            + [{"name": f"mid,beta={b:g}", "beta": b} for b in betas])
+    return ([{"name": "base"}]
+            + [{"name": f"rp.{token('sigma', s)}.{token('n', n)}", "sigma": s, "n": n} for s in sigmas for n in ns]
+            + [{"name": f"mid.{token('beta', b)}", "beta": b} for b in betas])
 
 
 def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
@@ -133,7 +134,7 @@ def run_attacks(G: nn.Module, models: dict, evaluator: nn.Module, configs: list[
 
 def png_name(config: str) -> str:
     """The file name of a configuration's reconstruction grid."""
-    return f"{metric_key(config)}.png"
+    return f"{config}.png"
 
 
 def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, data: dict, class_names: list,
@@ -168,6 +169,6 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
                      for r in records[c * b["restarts"]:(c + 1) * b["restarts"]]] for c in range(b["targets"])]
         figures[config] = {"images": images, "captions": captions,
                            "ok": df["success"].to_numpy().reshape(b["targets"], b["restarts"]),
-                           "title": f"BREP-MI reconstructions, {config}: ASR {metrics[config]['asr']:.0%}",
+                           "title": f"BREP-MI reconstructions, {label(config)}: ASR {metrics[config]['asr']:.0%}",
                            "row_names": [f"class {class_names[c]}" for c in range(b["targets"])]}
     return metrics, pd.concat(rows), figures

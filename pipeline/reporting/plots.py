@@ -6,8 +6,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from ..core.io import atomic_path  # noqa: E402
+from ..core.metrics import label  # noqa: E402
 
 ABOVE, BELOW = "tab:blue", "tab:orange"
 
@@ -34,7 +36,7 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
         if not c.any():
             ax.text(0.5, 0.5, "no positive predictions", transform=ax.transAxes, ha="center")
         ax.set_xlim(edges[0], edges[-1])
-        ax.set_title(name, fontsize=10)
+        ax.set_title(label(name), fontsize=10)
         ax.set_xlabel(unit)
     axes[0][0].set_ylabel("positive predictions (log)")
     fig.suptitle(title, fontsize=11, y=1.04)
@@ -109,16 +111,24 @@ def figure3(path, sigmas: list[float], ns: list[int], asr: dict, acc: dict, base
     _save(fig, path)
 
 
-def repeat_widths(path, repeats: list[int], widths: dict[str, list[float]], unit: str) -> None:
+def repeat_widths(path, repeats: list[int], widths: dict[tuple[str, str], list[float]], unit: str) -> None:
     """The averaging attacker: median inferred interval width against the number K of answers
-    seen for the victim, one line per (sigma, noise mode); keyed lines dashed."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for name, w in widths.items():
-        ax.plot(repeats, w, marker="o", linestyle="--" if "keyed" in name else "-", label=name)
+    seen for the victim, one line per (served model, noise mode): colour = the served model's
+    sigma, line style = the noise mode."""
+    fig, ax = plt.subplots(figsize=(6.2, 4))
+    models = list(dict.fromkeys(name for name, _ in widths))
+    modes = list(dict.fromkeys(mode for _, mode in widths))
+    styles = dict(zip(modes, ("-", "--", ":", "-.")))
+    for (name, mode), w in widths.items():
+        ax.plot(repeats, w, marker="o", color=f"C{models.index(name)}", linestyle=styles[mode])
+    handles = ([Line2D([], [], color=f"C{i}", marker="o", label=label(name)) for i, name in enumerate(models)]
+               + [Line2D([], [], color="grey", linestyle=styles[m], label=f"{m.replace('_', ' ')} noise") for m in modes])
     ax.set_xscale("log")
+    ax.set_xticks(repeats, [str(k) for k in repeats])
     ax.set_xlabel("answers seen for the victim (K)")
     ax.set_ylabel(f"median interval width ({unit})")
-    ax.legend(fontsize=7)
+    ax.set_title("Repeated queries: the averaging attacker", fontsize=10)
+    ax.legend(handles=handles, fontsize=7, ncol=2)
     _save(fig, path)
 
 
@@ -157,23 +167,21 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     curves: dict[str, list[tuple[str, dict]]] = {}
     for name, row in rows.items():
-        label = row["family"]
-        if label == "RP":
-            label = f"RP, N={name.split('N=')[1]}"
-        curves.setdefault(label, []).append((name, row))
+        curve = f"RP, {label(name.split('.')[2])}" if row["family"] == "RP" else row["family"]
+        curves.setdefault(curve, []).append((name, row))
     for ax, key, ylabel, chance in ((axes[0], "brepmi_asr", "BREP-MI attack success rate", None),
                                     (axes[1], "best_auc", "best membership attack AUC", 0.5)):
-        for i, (label, points) in enumerate(curves.items()):
+        for i, (curve, points) in enumerate(curves.items()):
             points = [(r["test_accuracy"], r[key], n) for n, r in points if r.get(key) is not None]
             if not points:
                 continue
             x, y, names = zip(*points)
-            if label == "none":
+            if curve == "none":
                 ax.plot(x, y, "*", color="black", markersize=14, label="undefended", zorder=5)
                 continue
-            ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=label, alpha=0.85)
+            ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=curve, alpha=0.85)
             for xi, yi, n in zip(x, y, names):
-                ax.annotate(n.split(",")[1] if "," in n else "",
+                ax.annotate(label(n.split(".")[1]) if "." in n else "",
                             (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")

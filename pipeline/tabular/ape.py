@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..core.compute import map_rows
+from ..core.metrics import token
 from ..core.training import predict
 from ..smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from .preprocess import to_standard
@@ -107,7 +108,7 @@ def bin_edges(values: np.ndarray, threshold: float, width: float) -> np.ndarray:
 
 class Configuration(NamedTuple):
     """One smoothed classifier of the APE experiment and the figure it belongs to."""
-    name: str
+    name: str  # its metrics path (``pipeline.core.metrics``): sigma_1, ablation.sigma_3.n_100.alpha_0_01
     sigma: float
     n: int
     alpha: float
@@ -116,8 +117,9 @@ class Configuration(NamedTuple):
 
 def configurations(smoothing: dict, ablation: dict) -> list[Configuration]:
     """Figure 1's configurations (every sigma at N, alpha), then Figure 4's (Appendix A)."""
-    main = [Configuration(f"sigma={s:g}", float(s), smoothing["n"], smoothing["alpha"], 1) for s in smoothing["sigmas"]]
-    grid = [Configuration(f"sigma={ablation['sigma']:g},N={n},alpha={a:g}", float(ablation["sigma"]), n, a, 4)
+    main = [Configuration(token("sigma", s), float(s), smoothing["n"], smoothing["alpha"], 1) for s in smoothing["sigmas"]]
+    grid = [Configuration(f"ablation.{token('sigma', ablation['sigma'])}.{token('n', n)}.{token('alpha', a)}",
+                          float(ablation["sigma"]), n, a, 4)
             for n in ablation["ns"] for a in ablation["alphas"]]
     return main + grid
 

@@ -62,8 +62,8 @@ def test_bin_edges_put_the_threshold_on_an_edge():
 def test_configurations_cover_figure_1_and_appendix_a():
     cfgs = configurations({"sigmas": [1.0, 2.0], "n": 1000, "alpha": 0.01},
                           {"sigma": 3.0, "ns": [100, 1000], "alphas": [0.01, 0.99]})
-    assert [c[0] for c in cfgs[:2]] == ["sigma=1", "sigma=2"]
-    assert ("sigma=3,N=100,alpha=0.99", 3.0, 100, 0.99, 4) in cfgs and len(cfgs) == 6
+    assert [c[0] for c in cfgs[:2]] == ["sigma_1", "sigma_2"]
+    assert ("ablation.sigma_3.n_100.alpha_0_99", 3.0, 100, 0.99, 4) in cfgs and len(cfgs) == 6
     assert [c.figure for c in cfgs] == [1, 1, 4, 4, 4, 4]
 
 
