@@ -6,6 +6,7 @@ from pipeline.core.metrics import label, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.experiments.ape import run_ape
+from pipeline.reporting import plot_data
 from pipeline.reporting.plots import ape_histograms
 from pipeline.tabular.mlp import load_mlp
 
@@ -22,9 +23,9 @@ def run() -> None:
     r = run_ape(model, augmented, meta, params)
     with atomic_path(RECORDS) as tmp:
         r.records.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    with atomic_path(HIST) as tmp:
-        r.histogram.to_csv(tmp, index=False)
     unit, B = meta["sensitive"], meta["threshold"]
+    with atomic_path(HIST) as tmp:
+        plot_data.histogram(r.edges, r.counts, unit).to_csv(tmp, index=False)
     titles = {1: f"Figure 1: {unit} of positive predictions (N={sm['n']}, alpha={sm['alpha']:g})",
               4: f"Figure 4: sigma={cfg['ablation']['sigma']:g}, N and alpha varied"}
     for figure, names in r.figures.items():

@@ -11,6 +11,7 @@ from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.defenses.mid import checkpoint, load_mid
 from pipeline.experiments.membership import evaluate_defenses, score_rows
+from pipeline.reporting import plot_data
 from pipeline.reporting.plots import roc_grid
 from pipeline.reporting.tables import membership_markdown
 from pipeline.vision.nets import load_network
@@ -18,6 +19,7 @@ from pipeline.vision.nets import load_network
 DATASET, META = "data/images/dataset.npz", "data/images/meta.json"
 METRICS, SCORES, FIGURE, REPORT = ("metrics/membership.json", "results/membership/scores.tsv",
                                    "plots/membership_roc.png", "reports/membership.md")
+ROC = "plots/membership_roc.csv"
 
 
 def run() -> None:
@@ -34,10 +36,12 @@ def run() -> None:
     tree = write_metrics(METRICS, "membership", table)
     members, nonmembers = len(a["train_y"]), len(a["test_y"])
     write_text(REPORT, membership_markdown(table, members, nonmembers))
-    roc_grid(FIGURE, {d: {k: roc_curve(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()},
-             f"Membership inference on the image target: {members} members, {nonmembers} non-members")
+    curves = {d: {k: roc_curve(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()}
+    roc_grid(FIGURE, curves, f"Membership inference on the image target: {members} members, {nonmembers} non-members")
+    with atomic_path(ROC) as tmp:
+        plot_data.roc(curves, table).to_csv(tmp, index=False, float_format="%.6g")
     log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, tree,
-              [SCORES, FIGURE, REPORT])
+              [SCORES, FIGURE, REPORT, ROC])
     print(open(REPORT).read())
 
 

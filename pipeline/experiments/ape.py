@@ -14,7 +14,6 @@ from ..tabular import ape
 @dataclass
 class ApeResults:
     records: pd.DataFrame     # Definition 2's sets per (configuration, record)
-    histogram: pd.DataFrame   # positive predictions per bin of the sensitive value, one column each
     edges: np.ndarray         # the bins (B on an edge)
     counts: dict              # configuration -> counts per bin
     metrics: dict             # configuration -> ``ape.summarise`` figures
@@ -25,7 +24,7 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, progress: bool = T
     """Certify the augmented set (``data/augmented.npz``'s arrays) for every configuration of
     ``ape.configurations`` and summarise each, the base classifier first."""
     cfg, smoothing = params["ape"], params["smoothing"]
-    values, threshold, unit = augmented["values"], meta["threshold"], meta["sensitive"]
+    values, threshold = augmented["values"], meta["threshold"]
     aug = ape.Augmented(augmented["records"], values, meta["sensitive_index"], meta)
     configs = ape.configurations(smoothing, cfg["ablation"])
     results = {"base": {"prediction": ape.base_predictions(model, aug), "radius": np.zeros(values.shape)}}
@@ -39,6 +38,5 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, progress: bool = T
                                             cfg["robust_quantile"])
         rows.append(pd.DataFrame({"config": name, "test_index": augmented["test_index"], "value": values[:, 0],
                                   **sets}))
-    histogram = pd.DataFrame({unit: np.round(edges[:-1], 4), **counts})
     figures = {1: ["base"] + [c.name for c in configs if c.figure == 1], 4: [c.name for c in configs if c.figure == 4]}
-    return ApeResults(pd.concat(rows), histogram, edges, counts, metrics, figures)
+    return ApeResults(pd.concat(rows), edges, counts, metrics, figures)

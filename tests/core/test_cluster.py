@@ -66,7 +66,7 @@ def local_ray(ray_env):
 
 
 def table_text(table):
-    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table))
+    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table, "bmi"))
 
 
 @pytest.mark.parametrize("noise", ["fresh", "shared"])
@@ -262,7 +262,7 @@ def test_stages_log_to_an_mlflow_server(repo, tmp_path):
         runs = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id])
         assert [r.info.run_name for r in runs] == ["certify@1.0"]
         metrics = json.loads((repo / "metrics/certify/sigma_1.0.json").read_text())
-        assert runs[0].data.metrics["accuracy"] == metrics["accuracy"]
+        assert runs[0].data.metrics["certify.sigma_1.accuracy"] == metrics["certify"]["sigma_1"]["accuracy"]
         assert runs[0].data.params["compute.backend"] == "local"
         assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["sigma_1.0.tsv"]
         assert list((tmp_path / "artifacts").rglob("sigma_1.0.tsv"))  # stored by the server, not by the stage
