@@ -21,7 +21,7 @@ def _save(fig, path) -> None:
 
 
 def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float,
-                   title: str, unit: str = "BMI", step: float | None = None) -> None:
+                   title: str, unit: str, step: float) -> None:
     """Paper Figures 1 and 4: one panel per classifier (``label``), log counts of positive
     predictions on the augmented set per right-closed bin of ``edges``, dashed line at B, bins
     above B in blue and at or below B in orange. The caption says what a bin counts: right of B
@@ -47,14 +47,20 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
                plt.Rectangle((0, 0), 1, 1, color=BELOW, label="positive predictions at or below B")]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.suptitle(title, fontsize=11, y=1.02)
-    last = int(np.flatnonzero(sum(counts.values()))[-1]) if any(c.any() for c in counts.values()) else None
+    fig.text(0.5, -0.09, _ape_note(edges, counts, threshold, unit, step), ha="center", va="top", fontsize=8)
+    _save(fig, path)
+
+
+def _ape_note(edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float, unit: str, step: float) -> str:
+    """The APE figures' caption: what a bin counts, and what the right-most bar above B holds."""
     note = (f"Right of B a bin counts records at their own {unit} (one input each); left of B also each record's "
-            f"copies at b' = B - j·{step:g}, {width / step:.0f} per bin." if step else "")
-    if last is not None:
+            f"copies at b' = B - j·{step:g}, {(edges[1] - edges[0]) / step:.0f} per bin.")
+    filled = np.flatnonzero(sum(counts.values()))
+    if len(filled) and edges[filled[-1]] >= threshold:
+        last = filled[-1]
         note += (f"\nThe right-most bar ({unit} in ({edges[last]:.4g}, {edges[last + 1]:.4g}]) is real: the "
                  f"{max(int(c[last]) for c in counts.values())} record(s) with the largest {unit}, one count each.")
-    fig.text(0.5, -0.09, note, ha="center", va="top", fontsize=8)
-    _save(fig, path)
+    return note
 
 
 def certified_accuracy_curves(path, curves: dict[str, tuple[np.ndarray, np.ndarray]], unit: str) -> None:
