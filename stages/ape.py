@@ -26,10 +26,10 @@ def run() -> None:
     unit, B = meta["sensitive"], meta["threshold"]
     with atomic_path(HIST) as tmp:
         plot_data.histogram(r.edges, r.counts, unit).to_csv(tmp, index=False)
-    titles = {1: f"Figure 1: {unit} of positive predictions (N={sm['n']}, alpha={sm['alpha']:g})",
-              4: f"Figure 4: sigma={cfg['ablation']['sigma']:g}, N and alpha varied"}
+    titles = {1: f"Figure 1: {unit} of positive predictions on the augmented set (N={sm['n']}, α={sm['alpha']:g})",
+              4: f"Figure 4: {unit} of positive predictions, σ={cfg['ablation']['sigma']:g}, N and α varied"}
     for figure, names in r.figures.items():
-        ape_histograms(FIGURES[figure], r.edges, {k: r.counts[k] for k in names}, B, titles[figure], unit)
+        ape_histograms(FIGURES[figure], r.edges, {k: r.counts[k] for k in names}, B, titles[figure], unit, cfg["step"])
     tree = write_metrics(METRICS, "ape", {"threshold": B, "records": int(len(augmented["values"])), **r.metrics})
     log_stage(params, "ape", {"ape": cfg, "smoothing": {k: sm[k] for k in ("sigmas", "n0", "n", "alpha", "chunk")},
                               "seed": params["seed"], "compute": params["compute"]},

@@ -3,7 +3,7 @@ and N) against the membership attacks on the image target (``pipeline.experiment
 import pandas as pd
 import torch
 
-from pipeline.attacks.membership_metrics import roc_curve
+from pipeline.attacks.membership_metrics import roc_summary
 from pipeline.core.cli import execute
 from pipeline.core.io import atomic_path, read_json, read_npz, write_text
 from pipeline.core.metrics import write_metrics
@@ -36,10 +36,11 @@ def run() -> None:
     tree = write_metrics(METRICS, "membership", table)
     members, nonmembers = len(a["train_y"]), len(a["test_y"])
     write_text(REPORT, membership_markdown(table, members, nonmembers))
-    curves = {d: {k: roc_curve(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()}
-    roc_grid(FIGURE, curves, f"Membership inference on the image target: {members} members, {nonmembers} non-members")
+    curves = {d: {k: roc_summary(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()}
+    roc_grid(FIGURE, curves, f"Membership inference on the image target: {members} members, {nonmembers} non-members",
+             members, nonmembers)
     with atomic_path(ROC) as tmp:
-        plot_data.roc(curves, table).to_csv(tmp, index=False, float_format="%.6g")
+        plot_data.roc(curves).to_csv(tmp, index=False, float_format="%.6g")
     log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, tree,
               [SCORES, FIGURE, REPORT, ROC])
     print(open(REPORT).read())

@@ -14,7 +14,7 @@ from ..tabular import ape
 @dataclass
 class ApeResults:
     records: pd.DataFrame     # Definition 2's sets per (configuration, record)
-    edges: np.ndarray         # the bins (B on an edge)
+    edges: np.ndarray         # the right-closed bins (B on an edge)
     counts: dict              # configuration -> counts per bin
     metrics: dict             # configuration -> ``ape.summarise`` figures
     figures: dict             # figure number (1, 4) -> its configuration names ("base" in Figure 1)
@@ -33,7 +33,7 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, progress: bool = T
     edges = ape.bin_edges(values, threshold, cfg["bin_width"])
     counts, metrics, rows = {}, {}, []
     for name, r in results.items():
-        counts[name], _ = np.histogram(values[r["prediction"] == 1], bins=edges)
+        counts[name] = ape.histogram(values[r["prediction"] == 1], edges)
         metrics[name], sets = ape.summarise(values, r["prediction"], r["radius"] * meta["sensitive_std"], threshold,
                                             cfg["robust_quantile"])
         rows.append(pd.DataFrame({"config": name, "test_index": augmented["test_index"], "value": values[:, 0],

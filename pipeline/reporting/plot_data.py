@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.metrics import label
+from ..smoothing.stats import clopper_pearson_interval
 
 
 def histogram(edges: np.ndarray, counts: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
@@ -15,15 +16,15 @@ def histogram(edges: np.ndarray, counts: dict[str, np.ndarray], unit: str) -> pd
                          for name, per_bin in counts.items() for lo, c in zip(edges[:-1], per_bin)])
 
 
-def roc(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], table: dict[str, dict]) -> pd.DataFrame:
-    """Each defense's ROC under its strongest applicable attack (highest AUC in ``table``)."""
+def roc(curves: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """Each defense's ROC under its strongest attack (highest AUC); ``curves[defense][attack]``:
+    ``pipeline.attacks.membership_metrics.roc_summary``."""
     rows = []
     for defense, per in curves.items():
-        aucs = {a: r["auc"] for a, r in table[defense]["attacks"].items() if r is not None and a in per}
-        attack = max(aucs, key=aucs.get)
-        fpr, tpr = per[attack]
-        series = f"{label(defense)}: {attack} (AUC {aucs[attack]:.3f})"
-        rows += [{"fpr": float(f), "tpr": float(t), "series": series} for f, t in zip(fpr, tpr)]
+        attack = max(per, key=lambda a: per[a]["auc"])
+        best = per[attack]
+        series = f"{label(defense)}: {attack} (AUC {best['auc']:.3f})"
+        rows += [{"fpr": float(f), "tpr": float(t), "series": series} for f, t in zip(best["fpr"], best["tpr"])]
     return pd.DataFrame(rows)
 
 
@@ -32,3 +33,10 @@ def interval_curve(x_name: str, x: list[float], y_name: str, series: dict[str, l
     """One row per (series, x): the estimate ``y_name`` and its interval (``lower``, ``upper``)."""
     return pd.DataFrame([{x_name: float(xi), "series": name, y_name: est, "lower": lo, "upper": hi}
                          for name, points in series.items() for xi, (est, lo, hi) in zip(x, points)])
+
+
+def rate(m: dict, measure: str, count: str) -> tuple[float, float, float]:
+    """The rate ``m[measure]`` over ``m[count]`` trials and its two-sided 95% Clopper-Pearson interval."""
+    n = m[count]
+    lo, hi = clopper_pearson_interval(round(m[measure] * n), n)
+    return m[measure], float(lo), float(hi)

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from pipeline.tabular.ape import (Augmented, Configuration, augment, bin_edges, certify_augmented, configurations,
-                                  expansion, inference_sets, trajectory)
+                                  expansion, histogram, inference_sets, trajectory)
 from pipeline.tabular.mlp import mlp
 
 META = {"sensitive_mean": 27.0, "sensitive_std": 5.0}
@@ -57,6 +57,18 @@ def test_bin_edges_put_the_threshold_on_an_edge():
     edges = bin_edges(np.array([28.4, 33.4, 41.3]), 33.4, 0.2)
     assert np.any(np.isclose(edges, 33.4))
     assert edges[0] <= 28.4 and edges[-1] >= 41.3 and np.allclose(np.diff(edges), 0.2)
+
+
+def test_histogram_bins_are_right_closed_so_b_and_the_trajectory_fill_bins_evenly():
+    B, step, width = 33.4, 0.01, 0.2
+    values = np.r_[trajectory(B, step, 500), 33.5, 50.0]  # the copies b' = B - j*s, and two records above B
+    edges = bin_edges(values, B, width)
+    counts = histogram(values, edges)
+    at = int(np.flatnonzero(np.isclose(edges, B))[0])
+    assert counts.sum() == len(values) and np.allclose(np.diff(edges), width)
+    assert counts[at - 1] == 20 and counts[at] == 1  # b' = B counts at or below B, not in the first bin above it
+    assert set(counts[1:at]) == {20} and counts[0] == 1  # every full bin the same, the lowest value inside bin 0
+    assert counts[-1] == 1 and edges[-1] == pytest.approx(50.0)  # the largest record ends the last regular bin
 
 
 def test_configurations_cover_figure_1_and_appendix_a():
