@@ -1,10 +1,12 @@
 """DVC stage ``ape``: positive predictions of the base and smoothed classifiers on the augmented
 set (Figures 1 and 4), the observed expansion, and Definition 2's inference sets per record."""
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json
+from pipeline.core.io import atomic_path, read_json, read_npz
+from pipeline.core.metrics import label, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.experiments.ape import run_ape
+from pipeline.reporting import plot_data
 from pipeline.reporting.plots import ape_histograms
 from pipeline.tabular.mlp import load_mlp
 
@@ -21,19 +23,19 @@ def run() -> None:
     r = run_ape(model, augmented, meta, params)
     with atomic_path(RECORDS) as tmp:
         r.records.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    with atomic_path(HIST) as tmp:
-        r.histogram.to_csv(tmp, index=False)
     unit, B = meta["sensitive"], meta["threshold"]
-    titles = {1: f"Figure 1: {unit} of positive predictions (N={sm['n']}, alpha={sm['alpha']:g})",
-              4: f"Figure 4: sigma={cfg['ablation']['sigma']:g}, N and alpha varied"}
+    with atomic_path(HIST) as tmp:
+        plot_data.histogram(r.edges, r.counts, unit).to_csv(tmp, index=False)
+    titles = {1: f"Figure 1: {unit} of positive predictions on the augmented set (N={sm['n']}, α={sm['alpha']:g})",
+              4: f"Figure 4: {unit} of positive predictions, σ={cfg['ablation']['sigma']:g}, N and α varied"}
     for figure, names in r.figures.items():
-        ape_histograms(FIGURES[figure], r.edges, {k: r.counts[k] for k in names}, B, titles[figure], unit)
-    write_json(METRICS, {"threshold": B, "records": int(len(augmented["values"])), **r.metrics})
+        ape_histograms(FIGURES[figure], r.edges, {k: r.counts[k] for k in names}, B, titles[figure], unit, cfg["step"])
+    tree = write_metrics(METRICS, "ape", {"threshold": B, "records": int(len(augmented["values"])), **r.metrics})
     log_stage(params, "ape", {"ape": cfg, "smoothing": {k: sm[k] for k in ("sigmas", "n0", "n", "alpha", "chunk")},
                               "seed": params["seed"], "compute": params["compute"]},
-              r.metrics, [*FIGURES.values(), HIST, RECORDS])
+              tree, [*FIGURES.values(), HIST, RECORDS])
     for name, m in r.metrics.items():
-        print(f"{name:28s} expansion {m['expansion']:.2f} (robust {m['expansion_robust']:.2f}) {unit} below B={B:g}")
+        print(f"{label(name):28s} expansion {m['expansion']:.2f} (robust {m['expansion_robust']:.2f}) {unit} below B={B:g}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ compared with Definition 2's certified sets, and the repeated-query averaging at
 import pandas as pd
 
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json, write_text
+from pipeline.core.io import atomic_path, read_json, read_npz, write_text
+from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.experiments.attribute import run_attribute_attack, service_secret
@@ -27,13 +28,13 @@ def run() -> None:
     with atomic_path(RESULTS) as tmp:
         rows.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
     repeat_widths(FIGURE, cfg["repeats"], widths, meta["sensitive"])
-    write_json(METRICS, metrics)
+    tree = write_metrics(METRICS, "attribute_attack", metrics)
     write_text(REPORT, attribute_markdown(metrics, meta["sensitive"], cfg["repeats"]))
     sm = params["smoothing"]
     log_stage(params, "attribute_attack", {"attribute_attack": {k: v for k, v in cfg.items() if k != "secret_env"},
                                            "secret_source": source, "seed": params["seed"],
                                            "smoothing": {k: sm[k] for k in ("sigmas", "n", "alpha", "chunk")}},
-              metrics, [RESULTS, FIGURE, REPORT])
+              tree, [RESULTS, FIGURE, REPORT])
     print(open(REPORT).read())
 
 

@@ -6,7 +6,8 @@ import torch
 
 from pipeline.core.cli import execute, make_parser, number
 from pipeline.core.errors import PipelineError
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json
+from pipeline.core.io import atomic_path, read_json, read_npz
+from pipeline.core.metrics import token, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.smoothing.certification import certification_summary, certify_table
@@ -31,16 +32,17 @@ def run(args: argparse.Namespace) -> None:
     model = load_mlp(MODEL, len(meta["feature_names"]), params["train"]["hidden"])
     table = certify_table(model, torch.from_numpy(a["test_x"]), a["test_y"], float(tag), cfg,
                           params["seed"], meta["sensitive_std"], params["compute"])
-    metrics = {"sigma": float(tag), **certification_summary(table)}
+    unit = meta["sensitive"]
+    metrics = {"sigma": float(tag), **certification_summary(table, unit)}
     tsv, out = f"results/certify/sigma_{tag}.tsv", f"metrics/certify/sigma_{tag}.json"
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")
-    write_json(out, metrics)
+    tree = write_metrics(out, "certify", {token("sigma", float(tag)): metrics})
     log_stage(params, f"certify@{tag}", {"smoothing": {k: cfg[k] for k in ("n0", "n", "alpha", "noise", "chunk")},
                                           "sigma": float(tag), "seed": params["seed"], "compute": params["compute"]},
-              metrics, [tsv])
+              tree, [tsv])
     print(f"sigma={tag}: accuracy {metrics['accuracy']:.2%}, abstention {metrics['abstention_rate']:.2%}, "
-          f"avg radius {metrics['avg_radius']:.3f} ({metrics['avg_radius_units']:.2f} {meta['sensitive']})")
+          f"avg radius {metrics['avg_radius']:.3f} ({metrics[f'avg_radius_{unit}']:.2f} {unit})")
 
 
 if __name__ == "__main__":

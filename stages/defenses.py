@@ -1,7 +1,8 @@
 """DVC stage ``defenses``: the defense x attack table with utility (``pipeline.reporting.defense_table``)
 and the privacy-utility trade-off figure, from the inversion and membership metrics."""
 from pipeline.core.cli import execute
-from pipeline.core.io import read_json, write_json, write_text
+from pipeline.core.io import write_text
+from pipeline.core.metrics import read_metrics, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.reporting import defense_table
@@ -13,12 +14,12 @@ REPORT, TABLE, FIGURE = "reports/defenses.md", "reports/defenses.json", "plots/t
 
 def run() -> None:
     params = load_params()
-    rows = defense_table.table(read_json(INVERSION), read_json(MEMBERSHIP))
-    text = defense_table.markdown(rows, read_json(TARGET))
+    rows = defense_table.table(read_metrics(INVERSION, "inversion"), read_metrics(MEMBERSHIP, "membership"))
+    text = defense_table.markdown(rows, read_metrics(TARGET, "target"))
     tradeoff(FIGURE, rows)
-    write_json(TABLE, rows)
+    tree = write_metrics(TABLE, "defenses", rows)
     write_text(REPORT, text)
-    log_stage(params, "defenses", {}, rows, [REPORT, TABLE, FIGURE])
+    log_stage(params, "defenses", {}, tree, [REPORT, TABLE, FIGURE])
     print(text)
 
 

@@ -4,16 +4,17 @@ One attack per task on ``compute``'s backend (local or Ray)."""
 import torch
 
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json
+from pipeline.core.io import atomic_path, read_json, read_npz
+from pipeline.core.metrics import label, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.defenses.mid import checkpoint, load_mid
-from pipeline.experiments.inversion import png_name, run_grid
-from pipeline.reporting.plots import image_grid
+from pipeline.experiments.inversion import run_grid
+from pipeline.reporting.plots import inversion_comparison
 from pipeline.vision.nets import load_network
 
 DATASET, META = "data/images/dataset.npz", "data/images/meta.json"
-ATTACKS, METRICS, GRIDS = "results/inversion/attacks.tsv", "metrics/inversion.json", "plots/inversion"
+ATTACKS, METRICS, FIGURE = "results/inversion/attacks.tsv", "metrics/inversion.json", "plots/inversion.png"
 
 
 def run() -> None:
@@ -25,17 +26,15 @@ def run() -> None:
     evaluator = load_network("evaluator", "models/evaluator.pt", shape, classes)
     G = load_network("generator", "models/generator.pt", shape, params["gan"]["z_dim"])
     mids = {b: load_mid(checkpoint(b), shape, classes, params["mid"]["k"]) for b in params["mid"]["betas"]}
-    metrics, attacks, figures = run_grid(G, target, mids, evaluator, a, meta["classes"], params)
-    grids = [f"{GRIDS}/{png_name(config)}" for config in figures]
-    for path, fig in zip(grids, figures.values()):
-        image_grid(path, **fig)
+    metrics, attacks, figure = run_grid(G, target, mids, evaluator, a, meta["classes"], params)
+    inversion_comparison(FIGURE, **figure)
     with atomic_path(ATTACKS) as tmp:
         attacks.to_csv(tmp, sep="\t", index=False, float_format="%.4f")
-    write_json(METRICS, metrics)
-    log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, metrics,
-              [(path, "reconstructions") for path in grids] + [ATTACKS])
+    tree = write_metrics(METRICS, "inversion", metrics)
+    log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, tree,
+              [FIGURE, ATTACKS])
     for config, m in metrics.items():
-        print(f"{config:18s} ASR {m['asr']:.0%}  accuracy {m['accuracy']:.0%} (test {m['accuracy_test']:.2%})  "
+        print(f"{label(config):22s} ASR {m['asr']:.0%}  accuracy {m['accuracy']:.0%} (test {m['accuracy_test']:.2%})  "
               f"queries/attack {m['queries_mean']:.0f}")
 
 

@@ -3,13 +3,15 @@ and N) against the membership attacks on the image target (``pipeline.experiment
 import pandas as pd
 import torch
 
-from pipeline.attacks.membership_metrics import roc_curve
+from pipeline.attacks.membership_metrics import roc_summary
 from pipeline.core.cli import execute
-from pipeline.core.io import atomic_path, read_json, read_npz, write_json, write_text
+from pipeline.core.io import atomic_path, read_json, read_npz, write_text
+from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.defenses.mid import checkpoint, load_mid
 from pipeline.experiments.membership import evaluate_defenses, score_rows
+from pipeline.reporting import plot_data
 from pipeline.reporting.plots import roc_grid
 from pipeline.reporting.tables import membership_markdown
 from pipeline.vision.nets import load_network
@@ -17,6 +19,7 @@ from pipeline.vision.nets import load_network
 DATASET, META = "data/images/dataset.npz", "data/images/meta.json"
 METRICS, SCORES, FIGURE, REPORT = ("metrics/membership.json", "results/membership/scores.tsv",
                                    "plots/membership_roc.png", "reports/membership.md")
+ROC = "plots/membership_roc.csv"
 
 
 def run() -> None:
@@ -30,13 +33,16 @@ def run() -> None:
     with atomic_path(SCORES) as tmp:
         rows = pd.DataFrame(score_rows(scores), columns=["defense", "attack", "member", "score"])
         rows.to_csv(tmp, sep="\t", index=False, float_format="%.9g")
-    write_json(METRICS, table)
+    tree = write_metrics(METRICS, "membership", table)
     members, nonmembers = len(a["train_y"]), len(a["test_y"])
     write_text(REPORT, membership_markdown(table, members, nonmembers))
-    roc_grid(FIGURE, {d: {k: roc_curve(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()},
-             f"Membership inference on the image target: {members} members, {nonmembers} non-members")
-    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, table,
-              [SCORES, FIGURE, REPORT])
+    curves = {d: {k: roc_summary(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()}
+    roc_grid(FIGURE, curves, f"Membership inference on the image target: {members} members, {nonmembers} non-members",
+             members, nonmembers)
+    with atomic_path(ROC) as tmp:
+        plot_data.roc(curves).to_csv(tmp, index=False, float_format="%.6g")
+    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, tree,
+              [SCORES, FIGURE, REPORT, ROC])
     print(open(REPORT).read())
 
 

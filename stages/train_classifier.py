@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from pipeline.core.cli import execute, make_parser
-from pipeline.core.io import read_json, read_npz, save_state, write_json
+from pipeline.core.io import read_json, read_npz, save_state
+from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.core.training import accuracy
@@ -27,8 +28,8 @@ def run(args: argparse.Namespace) -> None:
     metrics = {"train_accuracy": accuracy(model, x, y), "test_accuracy": accuracy(model, a["test_x"], a["test_y"])}
     metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     save_state(f"models/{kind}.pt", model)
-    write_json(f"metrics/{kind}.json", metrics)
-    log_stage(params, f"train_{kind}", {kind: params[kind], "training_seed": seed}, metrics,
+    tree = write_metrics(f"metrics/{kind}.json", kind, metrics)
+    log_stage(params, f"train_{kind}", {kind: params[kind], "training_seed": seed}, tree,
               history=[(h["epoch"], {"loss": h["loss"], "epoch_train_accuracy": h["train_accuracy"]}) for h in history])
     print(f"{kind}: train accuracy {metrics['train_accuracy']:.2%}, test accuracy {metrics['test_accuracy']:.2%}")
 

@@ -2,7 +2,8 @@
 import torch
 
 from pipeline.core.cli import execute
-from pipeline.core.io import read_npz, save_state, write_json
+from pipeline.core.io import read_npz, save_state
+from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.reporting.plots import image_grid
@@ -20,8 +21,8 @@ def run() -> None:
     save_state(MODEL, G)
     samples = gan.samples(G, 64, cfg["z_dim"], params["seed"])
     image_grid(SAMPLES, samples.reshape(8, 8, *samples.shape[1:]), "Generator samples (public prior)")
-    write_json(METRICS, {"wasserstein": history[-1]["wasserstein"]})
-    log_stage(params, "train_gan", {"gan": cfg, "seed": params["seed"]}, artifacts=[SAMPLES],
+    tree = write_metrics(METRICS, "gan", {"wasserstein": history[-1]["wasserstein"]})
+    log_stage(params, "train_gan", {"gan": cfg, "seed": params["seed"]}, tree, artifacts=[SAMPLES],
               history=[(h["step"], {"wasserstein": h["wasserstein"]}) for h in history])
     print(f"generator: {cfg['steps']} steps, final Wasserstein estimate {history[-1]['wasserstein']:.3f}")
 

@@ -3,7 +3,8 @@ the target per beta, trained on the target's training set (``pipeline.defenses.m
 import torch
 
 from pipeline.core.cli import execute
-from pipeline.core.io import read_json, read_npz, save_state, write_json
+from pipeline.core.io import read_json, read_npz, save_state
+from pipeline.core.metrics import token, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
 from pipeline.core.training import accuracy
@@ -25,12 +26,12 @@ def run() -> None:
              "test_accuracy": accuracy(model, a["test_x"], a["test_y"]), "kl": steps[-1]["kl"]}
         m["generalization_gap"] = m["train_accuracy"] - m["test_accuracy"]
         save_state(mid.checkpoint(beta), model)
-        metrics[f"beta={beta:g}"] = m
-        history += [(h["epoch"], {f"beta_{beta:g}": {k: v for k, v in h.items() if k != "epoch"}}) for h in steps]
+        metrics[token("beta", beta)] = m
+        history += [(h["epoch"], {"mid": {token("beta", beta): {k: v for k, v in h.items() if k != "epoch"}}}) for h in steps]
         print(f"MID beta={beta:g}: train accuracy {m['train_accuracy']:.2%}, test accuracy {m['test_accuracy']:.2%}, "
               f"KL {m['kl']:.1f} nats")
-    write_json(METRICS, metrics)
-    log_stage(params, "train_mid", {"mid": cfg, "seed": seed}, metrics, history=history)
+    tree = write_metrics(METRICS, "mid", metrics)
+    log_stage(params, "train_mid", {"mid": cfg, "seed": seed}, tree, history=history)
 
 
 if __name__ == "__main__":

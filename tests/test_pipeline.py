@@ -9,61 +9,72 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core.metrics import configurations, read_metrics
 from tests.helpers import STAGES, edit_params, sh
 
 
-def test_metrics_show_holds_table_1_and_ape(repo):
+def shown(repo) -> dict:
+    """``dvc metrics show``: each file's one namespace (``pipeline.core.metrics``) by file."""
     metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
-    data = next(iter(metrics.values()))["data"]
-    certify = data["metrics/certify/sigma_1.0.json"]["data"]
+    files = next(iter(metrics.values()))["data"]
+    assert all(len(f["data"]) == 1 for f in files.values())
+    return {path: next(iter(f["data"].values())) for path, f in files.items()}
+
+
+def test_metrics_show_holds_table_1_and_ape(repo):
+    data = shown(repo)
+    certify = data["metrics/certify/sigma_1.0.json"]["sigma_1"]
     assert 0.5 < certify["accuracy"] <= 1 and 0 <= certify["abstention_rate"] < 0.5 and certify["avg_radius"] > 0
     assert certify["accuracy"] + certify["abstention_rate"] <= 1 + 1e-9
-    assert data["metrics/train.json"]["data"]["test_accuracy"] > 0.9
-    ape = data["metrics/ape.json"]["data"]
-    assert set(ape) - {"threshold", "records"} == {"base", "sigma=1", "sigma=3,N=50,alpha=0.01", "sigma=3,N=50,alpha=0.99",
-                        "sigma=3,N=100,alpha=0.01", "sigma=3,N=100,alpha=0.99"}
-    assert all("expansion" in ape[k] and "expansion_robust" in ape[k] for k in ape if k.startswith(("base", "sigma")))
-    table = data["reports/table1.json"]["data"]
-    assert list(table) == ["Base", "sigma=1"] and table["sigma=1"]["accuracy"] == certify["accuracy"]
+    assert data["metrics/train.json"]["test_accuracy"] > 0.9
+    ape = data["metrics/ape.json"]
+    assert set(ape) == {"threshold", "records", "base", "sigma_1", "ablation"}
+    assert set(ape["ablation"]["sigma_3"]) == {"n_50", "n_100"}
+    assert set(ape["ablation"]["sigma_3"]["n_50"]) == {"alpha_0_01", "alpha_0_99"}
+    assert all("expansion" in ape[k] and "expansion_robust" in ape[k] for k in ("base", "sigma_1"))
+    table = data["reports/table1.json"]
+    assert set(table) == {"base", "sigma_1"} and table["sigma_1"]["accuracy"] == certify["accuracy"]
+    assert table["sigma_1"]["avg_radius_bmi"] == certify["avg_radius_bmi"] > 0
     tsv = (repo / "results/certify/sigma_1.0.tsv").read_text().splitlines()
     assert tsv[0].split("\t") == ["idx", "label", "predict", "radius", "correct", "pA_lower", "radius_units"]
     assert len(tsv) == 1 + 1200
-    attack = data["metrics/attribute_attack.json"]["data"]
-    assert attack["victims"] == 30 and {"base", "sigma=1"} <= set(attack)
-    assert attack["base"]["coverage"] > 0.9 and attack["sigma=1"]["queries"] == 30 * (1 + attack["grid_values"])
-    assert attack["sigma=1"]["repeat_keyed_k10_width"] == attack["sigma=1"]["repeat_keyed_k1_width"]
+    attack = data["metrics/attribute_attack.json"]
+    assert attack["victims"] == 30 and {"base", "sigma_1"} <= set(attack)
+    assert attack["base"]["coverage"] > 0.9 and attack["sigma_1"]["queries"] == 30 * (1 + attack["grid_values"])
+    keyed = attack["sigma_1"]["repeat"]["keyed"]
+    assert keyed["k_10"]["width_median"] == keyed["k_1"]["width_median"]
     for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png",
                 "plots/attribute_attack_repeats.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
-    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
-    data = next(iter(metrics.values()))["data"]
-    inv = data["metrics/inversion.json"]["data"]
-    assert set(inv) == {"base", "sigma=0.1,N=10", "mid,beta=0.01"}
+    data = shown(repo)
+    inv = data["metrics/inversion.json"]
+    assert set(inv) == {"base", "rp", "mid"}
+    inv = {"base": inv["base"], "rp": inv["rp"]["sigma_0_1"]["n_10"], "mid": inv["mid"]["beta_0_01"]}
     for m in inv.values():
         assert 0 <= m["asr"] <= 1 and 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test"] <= 1
         assert 0 < m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
-    assert data["metrics/target.json"]["data"]["test_accuracy"] > 0.5
+    assert data["metrics/target.json"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
     assert len(attacks) == 1 + 3 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
-    for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion/base.png",
-                "plots/inversion/sigma_0.1_N_10.png"):
+    for m in inv.values():
+        assert m["attacks"] == 2 * 2 and m["accuracy_images"] == 5 and m["accuracy_test_images"] > 0
+    for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| sigma=0.1,N=10 |" in (repo / "reports/inversion.md").read_text()
-    assert set(data["metrics/mid.json"]["data"]) == {"beta=0.01"}
+    assert "| RP, σ=0.1, N=10 |" in (repo / "reports/inversion.md").read_text()
+    assert set(data["metrics/mid.json"]) == {"beta_0_01"}
 
 
 def test_membership_table_has_every_defense_null_output_attacks_under_rp_and_unchanged_labels(repo):
-    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
-    table = next(iter(metrics.values()))["data"]["metrics/membership.json"]["data"]
-    assert set(table) == {"none", "output_perturbation", "mid,beta=0.01", "rp,sigma=0.1,N=10"}
+    table = configurations(shown(repo)["metrics/membership.json"], "attacks")
+    assert set(table) == {"none", "output_perturbation", "mid.beta_0_01", "rp.sigma_0_1.n_10"}
     output_attacks = {"confidence", "entropy", "modified_entropy", "neural"}
-    on_disk = json.loads((repo / "metrics/membership.json").read_text())
+    on_disk = configurations(read_metrics(repo / "metrics/membership.json", "membership"), "attacks")
     for name, entry in table.items():
         # `dvc metrics show` leaves null cells out; the file holds them
-        label_only = name.startswith("rp,")
+        label_only = name.startswith("rp.")
         assert set(entry["attacks"]) == {"correctness", "label_only_noise"} | (set() if label_only else output_attacks)
         attacks = on_disk[name]["attacks"]
         assert {k for k, a in attacks.items() if a is None} == (output_attacks if label_only else set())
@@ -71,7 +82,7 @@ def test_membership_table_has_every_defense_null_output_attacks_under_rp_and_unc
         assert all(0 <= a[k] <= 1 for a in applicable for k in ("accuracy", "auc", "tpr_at_1pct_fpr"))
         assert entry["best_auc"] == max(a["auc"] for a in applicable)
         assert 0 <= entry["test_accuracy"] <= 1 and 0 <= entry["train_accuracy"] <= 1
-    assert table["rp,sigma=0.1,N=10"]["note"] == "label-only release: not applicable by construction"
+    assert table["rp.sigma_0_1.n_10"]["note"] == "label-only release: not applicable by construction"
     op, none = table["output_perturbation"], table["none"]
     assert op["labels_changed"] == 0 and 0 <= op["fraction_perturbed"] <= 1 and op["mean_delta_l2"] >= 0
     # labels unchanged: the label-only attacks and the utility see exactly what the undefended target releases
@@ -89,24 +100,23 @@ def test_membership_table_has_every_defense_null_output_attacks_under_rp_and_unc
 
 
 def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
-    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
-    data = next(iter(metrics.values()))["data"]
-    rows, inv = data["reports/defenses.json"]["data"], data["metrics/inversion.json"]["data"]
-    membership = data["metrics/membership.json"]["data"]
-    assert set(rows) == {"none", "output_perturbation", "mid,beta=0.01", "rp,sigma=0.1,N=10"}
+    data = shown(repo)
+    rows = configurations(data["reports/defenses.json"], "family")
+    inv, membership = data["metrics/inversion.json"], data["metrics/membership.json"]
+    assert set(rows) == {"none", "output_perturbation", "mid.beta_0_01", "rp.sigma_0_1.n_10"}
     assert rows["none"]["brepmi_asr"] == rows["output_perturbation"]["brepmi_asr"] == inv["base"]["asr"]
-    assert rows["rp,sigma=0.1,N=10"]["brepmi_asr"] == inv["sigma=0.1,N=10"]["asr"]
-    assert rows["mid,beta=0.01"]["best_auc"] == membership["mid,beta=0.01"]["best_auc"]
+    assert rows["rp.sigma_0_1.n_10"]["brepmi_asr"] == inv["rp"]["sigma_0_1"]["n_10"]["asr"]
+    assert rows["mid.beta_0_01"]["best_auc"] == membership["mid"]["beta_0_01"]["best_auc"]
     assert rows["output_perturbation"]["labels_changed"] == 0
     text = (repo / "reports/defenses.md").read_text()
-    assert "| rp,sigma=0.1,N=10 |" in text and text.count("n/a") >= 4
+    assert "| RP, σ=0.1, N=10 |" in text and text.count("n/a") >= 4
     assert (repo / "plots/tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id],
                              "tags.`dvc.stage` = 'defenses'")[0]
-    assert run.data.metrics["none.best_auc"] == rows["none"]["best_auc"]
+    assert run.data.metrics["defenses.none.best_auc"] == rows["none"]["best_auc"]
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"defenses.md", "defenses.json", "tradeoff.png"}
 
 
@@ -145,16 +155,16 @@ def test_mlflow_store_has_a_parent_run_per_repro_holding_a_run_per_stage(repo):
     by_name = {r.info.run_name: r for r in runs}
     certify = by_name["certify@1.0"]
     assert certify.data.tags["dvc.stage"] == "certify@1.0" and len(certify.data.tags["git.commit"]) == 40
-    assert certify.data.params["smoothing.alpha"] == "0.01" and 0.5 < certify.data.metrics["accuracy"] <= 1
+    assert certify.data.params["smoothing.alpha"] == "0.01"
+    assert 0.5 < certify.data.metrics["certify.sigma_1.accuracy"] <= 1
     assert certify.data.params["train.hidden"] == "64"  # declared in dvc.yaml, not passed by the stage
     assert by_name["defenses"].data.params["brepmi.points"] == "32"  # from the stages it reads
-    assert "sigma_1.expansion" in by_name["ape"].data.metrics
+    assert "ape.sigma_1.expansion" in by_name["ape"].data.metrics
     ape_files = {Path(a.path).name for a in client.list_artifacts(by_name["ape"].info.run_id)}
     assert {"ape_figure1.png", "ape_figure4.png", "records.tsv"} <= ape_files
     invert = by_name["invert"]
-    assert "sigma_0.1_N_10.asr" in invert.data.metrics and invert.data.params["brepmi.points"] == "32"
-    grids = {Path(a.path).name for a in client.list_artifacts(invert.info.run_id, "reconstructions")}
-    assert grids == {"base.png", "sigma_0.1_N_10.png", "mid_beta_0.01.png"}
+    assert "inversion.rp.sigma_0_1.n_10.asr" in invert.data.metrics and invert.data.params["brepmi.points"] == "32"
+    assert {Path(a.path).name for a in client.list_artifacts(invert.info.run_id)} == {"inversion.png", "attacks.tsv"}
 
 
 def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
@@ -164,8 +174,8 @@ def test_exp_run_with_a_new_sigma_reruns_only_what_depends_on_it(repo):
     parent = next(p for p, kids in families.items() if "certify@0.5" in {k.info.run_name for k in kids})
     assert parent.info.run_name == parent.data.tags["dvc.exp.name"]  # named after the experiment
     assert parent.data.params["smoothing.sigmas"] == "[0.5]"
-    shown = sh(repo, "dvc", "exp", "show", "--json").stdout
-    assert "metrics/certify/sigma_0.5.json" in shown and "abstention_rate" in shown
+    exps = sh(repo, "dvc", "exp", "show", "--json").stdout
+    assert "metrics/certify/sigma_0.5.json" in exps and "sigma_0_5" in exps
     sh(repo, "git", "checkout", "--", "params.yaml")
     sh(repo, "dvc", "checkout", "--force")
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
-from ..smoothing import ABSTAIN, ESTIMATE, Smooth, clopper_pearson_lower, predict_from_counts
+from ..smoothing import ABSTAIN, ESTIMATE, Smooth, clopper_pearson_interval, predict_from_counts
 
 
 def sweep(lo: float, hi: float, step: float, threshold: float) -> np.ndarray:
@@ -71,8 +71,7 @@ def averaging_interval(grid: np.ndarray, m: np.ndarray, ones: np.ndarray, k: int
     """Hull of the grid values b at which ``ones`` positive answers out of ``k`` are plausible:
     m(b) inside the two-sided (1 - level) Clopper-Pearson interval for ones / k.
     ``m``: (R, G) answer law per victim and grid value; ``ones``: (R,) counts."""
-    lower = clopper_pearson_lower(ones, k, level / 2)
-    upper = 1 - clopper_pearson_lower(k - ones, k, level / 2)
+    lower, upper = clopper_pearson_interval(ones, k, level)
     return hull(grid, (m >= lower[:, None]) & (m <= upper[:, None]))
 
 

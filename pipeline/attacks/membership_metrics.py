@@ -1,5 +1,6 @@
 """Metrics of a membership inference attack from its scores (higher = member): balanced accuracy
-(TPR + TNR) / 2 at a threshold, ROC AUC (ties count 1/2), TPR at a fixed FPR, the ROC curve,
+(TPR + TNR) / 2 at a threshold, ROC AUC (ties count 1/2), TPR at a fixed FPR, the ROC curve (and
+the three together for a figure, ``roc_summary``),
 and Song and Mittal's threshold choice (the one maximising balanced accuracy)."""
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def roc_curve(member: np.ndarray, nonmember: np.ndarray) -> tuple[np.ndarray, np
     tpr = len(member) - np.searchsorted(np.sort(member), t, side="left")
     fpr = len(nonmember) - np.searchsorted(np.sort(nonmember), t, side="left")
     return np.r_[0.0, fpr / len(nonmember)], np.r_[0.0, tpr / len(member)]
+
+
+def roc_summary(member: np.ndarray, nonmember: np.ndarray, fpr: float = 0.01) -> dict:
+    """What a ROC figure shows of one attack: ``roc_curve``, ``roc_auc`` and ``tpr_at_fpr``."""
+    x, y = roc_curve(member, nonmember)
+    return {"fpr": x, "tpr": y, "auc": roc_auc(member, nonmember), "tpr_at_fpr": tpr_at_fpr(member, nonmember, fpr),
+            "at_fpr": fpr}
 
 
 def balanced_accuracy(member: np.ndarray, nonmember: np.ndarray, threshold: float) -> float:

@@ -127,15 +127,10 @@ def stage_run(params: dict, default_name: str, logged: dict) -> Iterator[object]
         yield mlflow
 
 
-def metric_key(name: str) -> str:
-    """A configuration name as an MLflow metric key (or a file name): ``=`` and ``,`` become ``_``."""
-    return name.replace("=", "_").replace(",", "_")
-
-
 def numbers(metrics: dict) -> dict:
-    """The numeric leaves of nested ``metrics`` under dotted, sanitised keys (``metric_key``)."""
-    return {metric_key(k): v for k, v in flatten(metrics).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The numeric leaves of nested ``metrics`` under their dotted keys: the DVC metrics keys
+    (``pipeline.core.metrics``)."""
+    return {k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def log_stage(params: dict, name: str, logged: dict, metrics: dict | None = None, artifacts=(),

@@ -9,10 +9,12 @@ from tqdm.auto import tqdm
 
 
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, penalty=None,
-        desc: str = "train", progress: bool = True, eval_batch: int | None = 1024) -> tuple[nn.Module, list[dict]]:
+        desc: str = "train", progress: bool = True, eval_batch: int | None = 1024,
+        test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[nn.Module, list[dict]]:
     """Adam with a cosine learning-rate decay on mini-batches shuffled with ``seed``, loss
     cross-entropy (plus ``penalty(model)`` if given); returns the model in eval mode and the
-    per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows)."""
+    per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows), and
+    the accuracy on ``test`` = (x, y) if given (inference only: no random stream is drawn)."""
     gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
@@ -33,6 +35,8 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
             total += float(loss.detach()) * len(idx)
         sched.step()
         history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y, eval_batch)})
+        if test is not None:
+            history[-1]["test_accuracy"] = accuracy(model, *test, eval_batch)
     return model.eval(), history
 
 

@@ -14,8 +14,7 @@ from ..tabular import ape
 @dataclass
 class ApeResults:
     records: pd.DataFrame     # Definition 2's sets per (configuration, record)
-    histogram: pd.DataFrame   # positive predictions per bin of the sensitive value, one column each
-    edges: np.ndarray         # the bins (B on an edge)
+    edges: np.ndarray         # the right-closed bins (B on an edge)
     counts: dict              # configuration -> counts per bin
     metrics: dict             # configuration -> ``ape.summarise`` figures
     figures: dict             # figure number (1, 4) -> its configuration names ("base" in Figure 1)
@@ -25,7 +24,7 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, progress: bool = T
     """Certify the augmented set (``data/augmented.npz``'s arrays) for every configuration of
     ``ape.configurations`` and summarise each, the base classifier first."""
     cfg, smoothing = params["ape"], params["smoothing"]
-    values, threshold, unit = augmented["values"], meta["threshold"], meta["sensitive"]
+    values, threshold = augmented["values"], meta["threshold"]
     aug = ape.Augmented(augmented["records"], values, meta["sensitive_index"], meta)
     configs = ape.configurations(smoothing, cfg["ablation"])
     results = {"base": {"prediction": ape.base_predictions(model, aug), "radius": np.zeros(values.shape)}}
@@ -34,11 +33,10 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, progress: bool = T
     edges = ape.bin_edges(values, threshold, cfg["bin_width"])
     counts, metrics, rows = {}, {}, []
     for name, r in results.items():
-        counts[name], _ = np.histogram(values[r["prediction"] == 1], bins=edges)
+        counts[name] = ape.histogram(values[r["prediction"] == 1], edges)
         metrics[name], sets = ape.summarise(values, r["prediction"], r["radius"] * meta["sensitive_std"], threshold,
                                             cfg["robust_quantile"])
         rows.append(pd.DataFrame({"config": name, "test_index": augmented["test_index"], "value": values[:, 0],
                                   **sets}))
-    histogram = pd.DataFrame({unit: np.round(edges[:-1], 4), **counts})
     figures = {1: ["base"] + [c.name for c in configs if c.figure == 1], 4: [c.name for c in configs if c.figure == 4]}
-    return ApeResults(pd.concat(rows), histogram, edges, counts, metrics, figures)
+    return ApeResults(pd.concat(rows), edges, counts, metrics, figures)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..attacks import attribute as attack
+from ..core.metrics import token
 from ..smoothing import ABSTAIN, Smooth
 from ..tabular import ape
 
@@ -38,7 +39,7 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
 
     metrics, rows, widths = {}, [], {}
     for sigma in [None] + [float(x) for x in sm["sigmas"]]:
-        name = "base" if sigma is None else f"sigma={sigma:g}"
+        name = "base" if sigma is None else token("sigma", sigma)
         if sigma is None:
             answers, cost = ape.base_predictions(model, sweep), 1
         else:
@@ -55,11 +56,10 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
                                                   sets["i_lo"].to_numpy()))
             repeated = attack.repeated_queries(model, sigma, own, on_grid, grid, truth[near], cfg["serve_n"],
                                                cfg["repeats"], cfg["calibration"], seed, sm["chunk"], secret)
+            m["repeat"] = {mode: {token("k", k): {"width_median": s["width_median"], "coverage": s["coverage"]}
+                                  for k, s in by_k.items()} for mode, by_k in repeated.items()}
             for mode, by_k in repeated.items():
-                widths[f"{name} {mode}"] = [by_k[k]["width_median"] for k in cfg["repeats"]]
-                for k, summary in by_k.items():
-                    m.update({f"repeat_{mode}_k{k}_width": summary["width_median"],
-                              f"repeat_{mode}_k{k}_coverage": summary["coverage"]})
+                widths[name, mode] = [by_k[k]["width_median"] for k in cfg["repeats"]]
         metrics[name] = m
         rows.append(pd.DataFrame({"config": name, "test_index": idx, "value": truth, "released": released,
                                   "lo": lo, "hi": hi}))

@@ -27,7 +27,7 @@ from torch import nn
 from ..attacks import brepmi
 from ..core.compute import map_rows
 from ..core.seeds import derive_seed as stream
-from ..core.tracking import metric_key
+from ..core.metrics import token
 from ..core.training import logits, predict
 from ..smoothing import Smooth
 
@@ -36,8 +36,9 @@ STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams (``stream(seed, S
 
 def configs(sigmas: list[float], ns: list[int], betas: list[float]) -> list[dict]:
     """The grid: base, then smoothed (every sigma x N), then MID (every beta)."""
-    return ([{"name": "base"}] + [{"name": f"sigma={s:g},N={n}", "sigma": s, "n": n} for s in sigmas for n in ns]
-            + [{"name": f"mid,beta={b:g}", "beta": b} for b in betas])
+    return ([{"name": "base"}]
+            + [{"name": f"rp.{token('sigma', s)}.{token('n', n)}", "sigma": s, "n": n} for s in sigmas for n in ns]
+            + [{"name": f"mid.{token('beta', b)}", "beta": b} for b in betas])
 
 
 def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
@@ -131,18 +132,23 @@ def run_attacks(G: nn.Module, models: dict, evaluator: nn.Module, configs: list[
     return results
 
 
-def png_name(config: str) -> str:
-    """The file name of a configuration's reconstruction grid."""
-    return f"{metric_key(config)}.png"
+def captions(records: list[dict]) -> list[str]:
+    """Per attack, what its tile shows: the evaluator's label of the reconstruction, or why
+    there is none (no start found; the walk stopped before its first radius growth)."""
+    return [f"eval {r['evaluator_label']}" if r["evaluator_label"] >= 0
+            else "no start" if not r["found_start"] else f"no image ({r['stop']})" for r in records]
 
 
 def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, data: dict, class_names: list,
              params: dict, progress: bool = True) -> tuple[dict, pd.DataFrame, dict]:
     """The whole Section 6 grid (``configs`` of the ``inversion`` and ``mid`` params) measured:
-    per configuration ASR, accuracy on the most confident image per class and on the private
-    test split, queries, growths, starts found and stops by budget; every attack's record
-    (one row each, in configuration order); and per configuration the reconstruction grid
-    (images, captions, success flags, row labels) for ``pipeline.reporting.plots.image_grid``."""
+    per configuration ASR over its ``attacks``, accuracy on the most confident image per class
+    (``accuracy_images``) and on the private test split (``accuracy_test_images``), queries,
+    growths, starts found and stops by budget; every attack's record (one row each, in
+    configuration order); and the comparison figure's content for
+    ``pipeline.reporting.plots.inversion_comparison``: the private training image of each
+    attacked class (the target's most confident one) and per configuration its reconstructions
+    (targets, restarts, C, H, W), whether each exists, its caption and success flag."""
     b, grid, seed = params["brepmi"], params["inversion"], params["seed"]
     classes = len(class_names)
     models = {"target": target, "mid": mids}
@@ -151,23 +157,25 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
     grid_configs = configs(grid["sigmas"], grid["ns"], params["mid"]["betas"])
     results = run_attacks(G, models, evaluator, grid_configs, cfg, b["targets"], b["restarts"],
                           params["gan"]["z_dim"], classes, seed, grid["chunk"], params["compute"], progress)
-    metrics, rows, figures = {}, [], {}
+    metrics, rows = {}, []
+    shape = (b["targets"], b["restarts"])
+    figure = {"private": data["train_x"][top[:b["targets"]]], "classes": [str(c) for c in class_names[:b["targets"]]],
+              "rows": {}}
     for i, (spec, (records, images, init_queries)) in enumerate(zip(grid_configs, results)):
         config = spec["name"]
         labels = labeller(models, spec, classes, stream(seed, ACCURACY, i), grid["chunk"])
         df = pd.DataFrame(records)
         metrics[config] = {
-            "asr": float(df["success"].mean()),
-            "accuracy": float((labels(data["train_x"][top]) == np.arange(classes)).mean()),
+            "asr": float(df["success"].mean()), "attacks": len(df),
+            "accuracy": float((labels(data["train_x"][top]) == np.arange(classes)).mean()), "accuracy_images": classes,
             "accuracy_test": float((labels(data["test_x"]) == data["test_y"]).mean()),
+            "accuracy_test_images": len(data["test_y"]),
             "queries_mean": float(df["queries"].mean()), "init_queries": int(init_queries),
             "growths_mean": float(df["growths"].mean()), "starts_found": float(df["found_start"].mean()),
             "stopped_by_budget": float((df["stop"] == "budget").mean())}
         rows.append(df.assign(config=config)[["config", *records[0]]])
-        captions = [[f"eval {r['evaluator_label']}" if r["evaluator_label"] >= 0 else r["stop"]
-                     for r in records[c * b["restarts"]:(c + 1) * b["restarts"]]] for c in range(b["targets"])]
-        figures[config] = {"images": images, "captions": captions,
-                           "ok": df["success"].to_numpy().reshape(b["targets"], b["restarts"]),
-                           "title": f"BREP-MI reconstructions, {config}: ASR {metrics[config]['asr']:.0%}",
-                           "row_names": [f"class {class_names[c]}" for c in range(b["targets"])]}
-    return metrics, pd.concat(rows), figures
+        figure["rows"][config] = {"images": images, "asr": metrics[config]["asr"],
+                                  "has_image": (df["evaluator_label"] >= 0).to_numpy().reshape(shape),
+                                  "ok": df["success"].to_numpy().reshape(shape),
+                                  "captions": np.array(captions(records), dtype=object).reshape(shape)}
+    return metrics, pd.concat(rows), figure

@@ -15,8 +15,8 @@ Defenses (``pipeline.defenses.release``: what the target releases for a query x,
 * ``output_perturbation``: the same logits through ``OutputPerturbation``; every released label
   must equal the target's argmax (checked: a mismatch raises). The attacker does not know the
   mechanism: its attacks are the ones fitted for ``none``.
-* ``mid,beta=<b>``: the MID target (Wang, Zhang and Jia, AAAI 2021), sampling at inference.
-* ``rp,sigma=<s>,N=<n>``: RP's label-only release, the majority vote of n noisy copies. No
+* ``mid.beta_<b>``: the MID target (Wang, Zhang and Jia, AAAI 2021), sampling at inference.
+* ``rp.sigma_<s>.n_<n>``: RP's label-only release, the majority vote of n noisy copies. No
   confidence vector is released, so the confidence-based attacks (confidence, entropy,
   modified entropy, neural) do not apply by construction (``None``); correctness and the
   noise-robustness attack need only labels.
@@ -33,6 +33,7 @@ from ..attacks.membership import (ATTACKS, LABEL_ONLY_ATTACKS, METRIC_ATTACKS, A
                                   NeuralAttack, NoiseRobustnessAttack, Outputs)
 from ..attacks.membership_metrics import attack_metrics
 from ..core.errors import PipelineError
+from ..core.metrics import token
 from ..core.seeds import derive_seed as derive
 from ..core.training import logits
 from ..defenses.mid import train_mid
@@ -146,7 +147,7 @@ def defend(model: nn.Module, split: Split, classes: int, params: dict, seed: int
 
 
 def name_rp(sigma: float, n: int) -> str:
-    return f"rp,sigma={sigma:g},N={n}"
+    return f"rp.{token('sigma', sigma)}.{token('n', n)}"
 
 
 def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dict, classes: int,
@@ -159,7 +160,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
     draws = stratified_draws(data["shadow_y"], members, nonmembers, 2, derive(seed, 0))
     shadow, own = (Split.draw(data["shadow_x"], data["shadow_y"], d) for d in draws)
     table, scores = {}, {}
-    jobs = ["none", "output_perturbation", *[f"mid,beta={b:g}" for b in mids],
+    jobs = ["none", "output_perturbation", *[f"mid.{token('beta', b)}" for b in mids],
             *[name_rp(s, n) for s in cfg["rp"]["sigmas"] for n in cfg["rp"]["ns"]]]
     bar = tqdm(total=len(jobs), desc="defenses")
 
@@ -189,7 +190,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
         shadow_mid = train_shadow(shadow, classes, params, derive(seed, ATTACKER, i), beta)
         attacker = Attacker.fit(Plain(shadow_mid, derive(seed, ATTACKER, i, 1)), shadow, classes, cfg,
                                 derive(seed, ATTACKER, i, 2))
-        record(f"mid,beta={beta:g}", attacker, Plain(model, derive(seed, 2, i)))
+        record(f"mid.{token('beta', beta)}", attacker, Plain(model, derive(seed, 2, i)))
 
     chunk = cfg["chunk"]
     for sigma in cfg["rp"]["sigmas"]:

@@ -1,10 +1,10 @@
 """The defenses on one footing: one row per defense configuration, with its utility, the
 model-inversion attack's success (BREP-MI, ``metrics/inversion.json``) and the membership
-attacks' AUC (``metrics/membership.json``).
+attacks' AUC (``metrics/membership.json``), both by configuration path (``pipeline.core.metrics``).
 
 Rows: ``none`` (the undefended target), ``output_perturbation`` (the ACL 2025 defense),
-``mid,beta=b`` (MID, Wang, Zhang and Jia), ``rp,sigma=s,N=n`` (Robust Privacy: the smoothed
-target's majority vote). A cell is ``None`` where the attack cannot apply by construction (RP
+``mid.beta_<b>`` (MID, Wang, Zhang and Jia), ``rp.sigma_<s>.n_<n>`` (Robust Privacy: the
+smoothed target's majority vote). A cell is ``None`` where the attack cannot apply by construction (RP
 releases labels only, so the attacks on confidence vectors have nothing to read) and absent
 where that configuration was not run. Output perturbation never changes a label (checked by the membership stage), so its
 BREP-MI success equals the undefended target's by construction, not by measurement.
@@ -12,28 +12,24 @@ BREP-MI success equals the undefended target's by construction, not by measureme
 from __future__ import annotations
 
 from ..attacks.membership import ATTACKS
+from ..core.metrics import configurations, label
 
 FAMILIES = ("none", "output perturbation", "MID", "RP")
 
 
-def row_name(inversion_config: str) -> str:
-    """``metrics/inversion.json``'s configuration name as a row name."""
-    if inversion_config == "base":
-        return "none"
-    return inversion_config if inversion_config.startswith("mid,") else f"rp,{inversion_config}"
-
-
 def family(row: str) -> str:
     return {"none": "none", "output_perturbation": "output perturbation"}.get(row) or \
-        ("MID" if row.startswith("mid,") else "RP")
+        ("MID" if row.startswith("mid.") else "RP")
 
 
 def table(inversion: dict, membership: dict) -> dict[str, dict]:
-    """Rows in family order (none, output perturbation, MID by beta, RP by N then sigma)."""
+    """Rows in family order (none, output perturbation, MID by beta, RP by N then sigma), from
+    the ``inversion`` and ``membership`` metrics trees."""
     rows: dict[str, dict] = {}
-    for config, m in inversion.items():
-        rows.setdefault(row_name(config), {}).update(brepmi_asr=m["asr"], test_accuracy=m["accuracy_test"])
-    for name, m in membership.items():
+    for config, m in configurations(inversion, "asr").items():
+        name = "none" if config == "base" else config
+        rows.setdefault(name, {}).update(brepmi_asr=m["asr"], test_accuracy=m["accuracy_test"])
+    for name, m in configurations(membership, "attacks").items():
         row = rows.setdefault(name, {})
         row.setdefault("test_accuracy", m["test_accuracy"])
         row["membership_auc"] = {a: (None if r is None else r["auc"]) for a, r in m["attacks"].items()}
@@ -48,8 +44,8 @@ def table(inversion: dict, membership: dict) -> dict[str, dict]:
         row["family"] = family(name)
 
     def order(name):
-        params = dict(p.split("=") for p in name.split(",")[1:])
-        return (FAMILIES.index(family(name)), float(params.get("N", 0)), float(params.get("beta", params.get("sigma", 0))))
+        params = dict(part.split("=") for part in label(name).split(", ")[1:])
+        return (FAMILIES.index(family(name)), float(params.get("N", 0)), float(params.get("β", params.get("σ", 0))))
     return {name: rows[name] for name in sorted(rows, key=order)}
 
 
@@ -70,7 +66,7 @@ def markdown(rows: dict[str, dict], target: dict) -> str:
              "|---|---|---|" + "---|" * len(ATTACKS) + "---|---|"]
     for name, row in rows.items():
         best = row.get("best_auc")
-        lines.append(f"| {name} | {row['test_accuracy']:.2%} | {pct(row.get('brepmi_asr'))} | "
+        lines.append(f"| {label(name)} | {row['test_accuracy']:.2%} | {pct(row.get('brepmi_asr'))} | "
                      + " | ".join(_cell(row, a) for a in ATTACKS)
                      + f" | {'–' if best is None else f'{best:.3f}'} | {pct(row.get('best_tpr_at_1pct_fpr'), 1)} |")
     lines += ["", "Membership cells are ROC AUCs (0.5 = chance). n/a: not applicable by construction (RP releases "

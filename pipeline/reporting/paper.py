@@ -3,12 +3,12 @@ Zhang, Liu, Zhang and Zou, "Robust Privacy: Inference-Time Privacy through Certi
 Robustness") is the reference the report tables print beside our measurements."""
 
 # Table 1 (Section 5): accuracy, abstention rate, Avg. R of the base and smoothed classifiers.
-PAPER_TABLE1 = {"Base": (1.0, None, None), "sigma=1": (0.9636, 0.0364, 0.56),
-                "sigma=2": (0.9276, 0.0723, 0.63), "sigma=3": (0.8904, 0.1096, 0.65)}
+PAPER_TABLE1 = {"base": (1.0, None, None), "sigma_1": (0.9636, 0.0364, 0.56),
+                "sigma_2": (0.9276, 0.0723, 0.63), "sigma_3": (0.8904, 0.1096, 0.65)}
 
 # Section 5: how far below B positive predictions reach (BMI units), Figure 1.
-PAPER_EXPANSION = {"sigma=1": 0.4, "sigma=3": 1.0}
+PAPER_EXPANSION = {"sigma_1": 0.4, "sigma_3": 1.0}
 
 # Section 6 (BREP-MI on CelebA): "ASR / accuracy" per configuration, as the report prints them.
-PAPER_INVERSION = {"base": "73% / 100%", "sigma=0.03,N=100": "44% / 100%", "sigma=0.1,N=100": "4% / 59%",
-                   "sigma=0.1,N=10": "6% / -"}
+PAPER_INVERSION = {"base": "73% / 100%", "rp.sigma_0_03.n_100": "44% / 100%", "rp.sigma_0_1.n_100": "4% / 59%",
+                   "rp.sigma_0_1.n_10": "6% / -"}

@@ -2,6 +2,7 @@
 of Table 1): Table 1, APE, the Scenario I attack, model inversion and membership inference."""
 from __future__ import annotations
 
+from ..core.metrics import label, token
 from .paper import PAPER_EXPANSION, PAPER_INVERSION, PAPER_TABLE1
 
 
@@ -13,12 +14,13 @@ def _num(v, fmt=".2f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def table1(base_accuracy: float, rows: list[dict]) -> dict:
-    """Table 1 as a flat mapping (what ``dvc metrics show`` and ``dvc exp show`` display)."""
-    table = {"Base": {"accuracy": base_accuracy}}
+def table1(base_accuracy: float, rows: list[dict], unit: str) -> dict:
+    """Table 1 by configuration (``base``, ``sigma_1``, ...), as ``dvc exp show`` displays it;
+    ``rows``: the certify stage's summaries."""
+    table = {"base": {"accuracy": base_accuracy}}
     for m in sorted(rows, key=lambda m: m["sigma"]):
-        table[f"sigma={m['sigma']:g}"] = {k: m[k] for k in
-                                          ("accuracy", "abstention_rate", "avg_radius", "avg_radius_units")}
+        table[token("sigma", m["sigma"])] = {k: m[k] for k in
+                                             ("accuracy", "abstention_rate", "avg_radius", f"avg_radius_{unit}")}
     return table
 
 
@@ -28,19 +30,18 @@ def table1_markdown(table: dict, unit: str) -> str:
     for name, r in table.items():
         paper = PAPER_TABLE1.get(name)
         paper = "n/a" if paper is None else " / ".join([_pct(paper[0]), _pct(paper[1]), _num(paper[2])])
-        label = name if name == "Base" else f"Smoothed, σ = {name.split('=')[1]}"
-        lines.append(f"| {label} | {_pct(r['accuracy'])} | {_pct(r.get('abstention_rate'))} | "
-                     f"{_num(r.get('avg_radius'), '.3f')} | {_num(r.get('avg_radius_units'))} | {paper} |")
+        model = "Base" if name == "base" else f"Smoothed, {label(name)}"
+        lines.append(f"| {model} | {_pct(r['accuracy'])} | {_pct(r.get('abstention_rate'))} | "
+                     f"{_num(r.get('avg_radius'), '.3f')} | {_num(r.get(f'avg_radius_{unit}'))} | {paper} |")
     return "\n".join(lines) + "\n"
 
 
-def ape_markdown(ape: dict, names: list[str], unit: str) -> str:
-    """One row per APE configuration, in ``names`` order."""
+def ape_markdown(ape: dict, unit: str) -> str:
+    """One row per APE configuration (``ape``: records by configuration path, in order)."""
     lines = [f"| Classifier | Expansion ({unit}) | Robust expansion | Median certified expansion | "
              "Positives below B | Abstention | Paper expansion |", "|---|---|---|---|---|---|---|"]
-    for name in names:
-        m = ape[name]
-        lines.append(f"| {name} | {m['expansion']:.2f} | {m['expansion_robust']:.2f} | "
+    for name, m in ape.items():
+        lines.append(f"| {label(name)} | {m['expansion']:.2f} | {m['expansion_robust']:.2f} | "
                      f"{m['certified_expansion_median']:.2f} | {m['positives_below_threshold']} | "
                      f"{m['abstention_rate']:.2%} | {_num(PAPER_EXPANSION.get(name))} |")
     return "\n".join(lines) + "\n"
@@ -54,7 +55,7 @@ def inversion_markdown(metrics: dict, meta: dict, target: dict, evaluator: dict)
              "| Model | ASR | Accuracy (most confident per class) | Accuracy (private test) | Queries / attack | "
              "Paper: ASR / accuracy |", "|---|---|---|---|---|---|"]
     for config, r in metrics.items():
-        lines.append(f"| {config} | {r['asr']:.0%} | {r['accuracy']:.0%} | {r['accuracy_test']:.2%} | "
+        lines.append(f"| {label(config)} | {r['asr']:.0%} | {r['accuracy']:.0%} | {r['accuracy_test']:.2%} | "
                      f"{r['queries_mean']:.0f} | {PAPER_INVERSION.get(config, '')} |")
     return "\n".join(lines) + "\n"
 
@@ -62,14 +63,14 @@ def inversion_markdown(metrics: dict, meta: dict, target: dict, evaluator: dict)
 def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     """The Scenario I attack (``metrics/attribute_attack.json``): the attacker's interval per
     served model, the answers inside the certified sets, and the repeated-query attacker."""
-    served = [k for k in m if k == "base" or k.startswith("sigma=")]
+    served = [k for k in m if k == "base" or k.startswith("sigma_")]
     lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} "
              f"{unit} values queried per victim, B = {m['threshold']:g})\n",
              f"| Served model | Median interval width ({unit}) | Truth inside | Median midpoint error | "
              "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
     for name in served:
         r = m[name]
-        lines.append(f"| {name} | {r['width_median']:.2f} | {r['coverage']:.1%} | {r['midpoint_error_median']:.2f} | "
+        lines.append(f"| {label(name)} | {r['width_median']:.2f} | {r['coverage']:.1%} | {r['midpoint_error_median']:.2f} | "
                      f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} |")
     smoothed = [k for k in served if k != "base"]
     lines += ["", "Answers on the grid values inside each victim's certified set [I_lo - R, I_lo] (Definition 2):\n",
@@ -77,7 +78,7 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
               "|---|---|---|---|---|---|"]
     for name in smoothed:
         r = m[name]
-        lines.append(f"| {name} | {r['certified_values']} | {r['certified_answered_positive']} | "
+        lines.append(f"| {label(name)} | {r['certified_values']} | {r['certified_answered_positive']} | "
                      f"{r['certified_answered_abstain']} | {r['certified_answered_negative']} | "
                      f"{r['compatible_below_certified']} |")
     modes = ("fresh", "keyed", "keyed_naive")
@@ -87,9 +88,9 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
               "|---|---|" + "---|" * len(repeats)]
     for name in smoothed:
         for mode in modes:
-            cells = [f"{m[name][f'repeat_{mode}_k{k}_width']:.2f} ({m[name][f'repeat_{mode}_k{k}_coverage']:.0%})"
-                     for k in repeats]
-            lines.append(f"| {name} | {mode.replace('_', ' ')} | " + " | ".join(cells) + " |")
+            cells = [f"{r['width_median']:.2f} ({r['coverage']:.0%})"
+                     for r in (m[name]["repeat"][mode][token("k", k)] for k in repeats)]
+            lines.append(f"| {label(name)} | {mode.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -104,6 +105,6 @@ def membership_markdown(table: dict, members: int, nonmembers: int) -> str:
     for name, row in table.items():
         cells = ["n/a" if a is None else f"{a['auc']:.3f} ({a['accuracy']:.3f} / {a['tpr_at_1pct_fpr']:.3f})"
                  for a in row["attacks"].values()]
-        lines.append(f"| {name} | {row['train_accuracy']:.2%} | {row['test_accuracy']:.2%} | " + " | ".join(cells)
+        lines.append(f"| {label(name)} | {row['train_accuracy']:.2%} | {row['test_accuracy']:.2%} | " + " | ".join(cells)
                      + f" | {row['best_auc']:.3f} |")
     return "\n".join(lines) + "\n"

@@ -33,14 +33,15 @@ def certify_rows(start: int, stop: int, model, x, sigma: float, cfg: dict, seed:
     return certify_from_counts(counts0, counts, cfg["alpha"], sigma)
 
 
-def certification_summary(table: pd.DataFrame) -> dict:
+def certification_summary(table: pd.DataFrame, unit: str) -> dict:
     """Accuracy (abstain counts as wrong), abstention rate, and the average radius over
-    positive predictions (Table 1's Avg. R), in standardised and in attribute units."""
+    positive predictions (Table 1's Avg. R), in standardised units and in the attribute's
+    ``unit`` (``avg_radius_<unit>``)."""
     pos = table["predict"] == 1
     return {"accuracy": float(table["correct"].mean()),
             "abstention_rate": float((table["predict"] == ABSTAIN).mean()),
             "avg_radius": float(table.loc[pos, "radius"].mean()) if pos.any() else 0.0,
-            "avg_radius_units": float(table.loc[pos, "radius_units"].mean()) if pos.any() else 0.0,
+            f"avg_radius_{unit}": float(table.loc[pos, "radius_units"].mean()) if pos.any() else 0.0,
             "positive_predictions": int(pos.sum())}
 
 

@@ -5,6 +5,8 @@ Robustness via Randomized Smoothing", ICML 2019, Section 3.2), from class counts
   pA_lower, the one-sided (1 - alpha) Clopper-Pearson lower bound on P(f(x + eps) = c_A) from
   the n *estimation* counts; abstain if pA_lower < 1/2, else radius R = sigma * PhiInv(pA_lower).
   With probability >= 1 - alpha the returned class is g(x) and g is constant on B(x, R).
+* ``clopper_pearson_interval``: the two-sided interval on a proportion (attack success rates,
+  accuracies, the averaging attacker's answers).
 * ``predict_from_counts`` (Algorithm PREDICT): two-sided binomial test (p = 1/2) of the top
   two counts; abstain unless the p-value is <= alpha. Wrong with probability <= alpha.
 """
@@ -25,6 +27,15 @@ def clopper_pearson_lower(k, n, alpha):
     with np.errstate(invalid="ignore"):
         lower = beta.ppf(alpha, k, n - k + 1)
     return np.where(k > 0, lower, 0.0)
+
+
+def clopper_pearson_interval(k, n, alpha=0.05):
+    """Two-sided (1 - alpha) Clopper-Pearson interval on a binomial proportion k / n: the
+    one-sided (1 - alpha / 2) lower bound of k successes and one minus that of the n - k
+    failures, i.e. the alpha / 2 quantile of Beta(k, n - k + 1) and the 1 - alpha / 2 quantile
+    of Beta(k + 1, n - k); 0 when k = 0, 1 when k = n."""
+    k = np.asarray(k, dtype=np.float64)
+    return clopper_pearson_lower(k, n, alpha / 2), 1.0 - clopper_pearson_lower(n - k, n, alpha / 2)
 
 
 def binomial_pvalue(top, second):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..core.compute import map_rows
+from ..core.metrics import token
 from ..core.training import predict
 from ..smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from .preprocess import to_standard
@@ -98,16 +99,28 @@ def summarise(values: np.ndarray, prediction: np.ndarray, radius_units: np.ndarr
             }, sets
 
 
+ON_EDGE = 1e-6  # a value this close to a bin edge (in bin widths) lies on it
+
+
 def bin_edges(values: np.ndarray, threshold: float, width: float) -> np.ndarray:
-    """Bins of ``width`` covering ``values``, with B on a bin edge (so no bin straddles B)."""
-    below = int(np.ceil((threshold - values.min()) / width - 1e-9))
-    above = int(np.ceil((values.max() - threshold) / width - 1e-9))
-    return threshold + width * np.arange(-max(below, 1), max(above, 1) + 1)
+    """Right-closed bins (lo, hi] of ``width`` covering ``values``, with B on a bin edge: B and
+    the trajectory's other on-edge values b' fall in the bin they close, so every bin right of B
+    holds only values above B (the positive label's rule), and the lowest value lies inside
+    the first bin."""
+    below = int(np.floor((threshold - values.min()) / width + ON_EDGE)) + 1
+    above = int(np.ceil((values.max() - threshold) / width - ON_EDGE))
+    return threshold + width * np.arange(-below, max(above, 1) + 1)
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` per right-closed bin (lo, hi] of ``bin_edges``; a value within
+    ``ON_EDGE`` bins of an edge (b' = B - j*s in floating point) counts as on it."""
+    return np.histogram(values, bins=edges + ON_EDGE * (edges[1] - edges[0]))[0]
 
 
 class Configuration(NamedTuple):
     """One smoothed classifier of the APE experiment and the figure it belongs to."""
-    name: str
+    name: str  # its metrics path (``pipeline.core.metrics``): sigma_1, ablation.sigma_3.n_100.alpha_0_01
     sigma: float
     n: int
     alpha: float
@@ -116,8 +129,9 @@ class Configuration(NamedTuple):
 
 def configurations(smoothing: dict, ablation: dict) -> list[Configuration]:
     """Figure 1's configurations (every sigma at N, alpha), then Figure 4's (Appendix A)."""
-    main = [Configuration(f"sigma={s:g}", float(s), smoothing["n"], smoothing["alpha"], 1) for s in smoothing["sigmas"]]
-    grid = [Configuration(f"sigma={ablation['sigma']:g},N={n},alpha={a:g}", float(ablation["sigma"]), n, a, 4)
+    main = [Configuration(token("sigma", s), float(s), smoothing["n"], smoothing["alpha"], 1) for s in smoothing["sigmas"]]
+    grid = [Configuration(f"ablation.{token('sigma', ablation['sigma'])}.{token('n', n)}.{token('alpha', a)}",
+                          float(ablation["sigma"]), n, a, 4)
             for n in ablation["ns"] for a in ablation["alphas"]]
     return main + grid
 

@@ -66,7 +66,7 @@ def local_ray(ray_env):
 
 
 def table_text(table):
-    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table))
+    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table, "bmi"))
 
 
 @pytest.mark.parametrize("noise", ["fresh", "shared"])
@@ -93,15 +93,16 @@ def test_ape_certification_is_identical_locally_and_on_ray(local_ray):
     model = mlp(6, 16).eval()
     records = np.random.default_rng(0).normal(size=(12, 6)).astype(np.float32)
     aug = ape.Augmented(records, ape.augment(np.linspace(34, 40, 12), 33.4, 0.2, 30), 1, META)
-    configs = [ape.Configuration("sigma=1", 1.0, 200, 0.01, 1), ape.Configuration("sigma=3,N=100,alpha=0.99", 3.0, 100, 0.99, 4),
-               ape.Configuration("sigma=3", 3.0, 200, 0.01, 1)]
+    configs = [ape.Configuration("sigma_1", 1.0, 200, 0.01, 1),
+               ape.Configuration("ablation.sigma_3.n_100.alpha_0_99", 3.0, 100, 0.99, 4),
+               ape.Configuration("sigma_3", 3.0, 200, 0.01, 1)]
     args = (model, aug, configs, 50, "shared", 0, 4096)
     local = ape.certify_augmented(*args, {"backend": "local", "chunk": len(aug)}, progress=False)
     remote = ape.certify_augmented(*args, {"backend": "ray", "chunk": 50, "ray": ray_cfg()}, progress=False)
     for name in local:
         for key in ("prediction", "radius"):
             assert np.array_equal(local[name][key], remote[name][key]), (name, key)
-    assert (local["sigma=1"]["prediction"] == 1).any() and (local["sigma=1"]["prediction"] == 0).any()
+    assert (local["sigma_1"]["prediction"] == 1).any() and (local["sigma_1"]["prediction"] == 0).any()
 
 
 def test_invert_stage_is_byte_identical_locally_and_on_ray_with_1_or_2_workers(repo, ray_env):
@@ -119,7 +120,7 @@ def test_invert_stage_is_byte_identical_locally_and_on_ray_with_1_or_2_workers(r
                 assert (repo / path).read_bytes() == before[path], (cpus, path)
     finally:
         (repo / "params.yaml").write_text(original)
-    assert "mid,beta=0.01" in json.loads(before["metrics/inversion.json"])
+    assert "beta_0_01" in json.loads(before["metrics/inversion.json"])["inversion"]["mid"]
 
 
 def _own_workers(name: str) -> list[int]:
@@ -263,7 +264,7 @@ def test_stages_log_to_an_mlflow_server(repo, tmp_path):
         assert run.info.run_name == "certify@1.0"
         assert {r.info.run_id for r in runs} == {run.info.run_id, run.data.tags["mlflow.parentRunId"]}  # the repro
         metrics = json.loads((repo / "metrics/certify/sigma_1.0.json").read_text())
-        assert run.data.metrics["accuracy"] == metrics["accuracy"]
+        assert run.data.metrics["certify.sigma_1.accuracy"] == metrics["certify"]["sigma_1"]["accuracy"]
         assert run.data.params["compute.backend"] == "local"
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["sigma_1.0.tsv"]
         assert list((tmp_path / "artifacts").rglob("sigma_1.0.tsv"))  # stored by the server, not by the stage

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from pipeline.tabular.ape import (Augmented, Configuration, augment, bin_edges, certify_augmented, configurations,
-                                  expansion, inference_sets, trajectory)
+                                  expansion, histogram, inference_sets, trajectory)
 from pipeline.tabular.mlp import mlp
 
 META = {"sensitive_mean": 27.0, "sensitive_std": 5.0}
@@ -59,11 +59,23 @@ def test_bin_edges_put_the_threshold_on_an_edge():
     assert edges[0] <= 28.4 and edges[-1] >= 41.3 and np.allclose(np.diff(edges), 0.2)
 
 
+def test_histogram_bins_are_right_closed_so_b_and_the_trajectory_fill_bins_evenly():
+    B, step, width = 33.4, 0.01, 0.2
+    values = np.r_[trajectory(B, step, 500), 33.5, 50.0]  # the copies b' = B - j*s, and two records above B
+    edges = bin_edges(values, B, width)
+    counts = histogram(values, edges)
+    at = int(np.flatnonzero(np.isclose(edges, B))[0])
+    assert counts.sum() == len(values) and np.allclose(np.diff(edges), width)
+    assert counts[at - 1] == 20 and counts[at] == 1  # b' = B counts at or below B, not in the first bin above it
+    assert set(counts[1:at]) == {20} and counts[0] == 1  # every full bin the same, the lowest value inside bin 0
+    assert counts[-1] == 1 and edges[-1] == pytest.approx(50.0)  # the largest record ends the last regular bin
+
+
 def test_configurations_cover_figure_1_and_appendix_a():
     cfgs = configurations({"sigmas": [1.0, 2.0], "n": 1000, "alpha": 0.01},
                           {"sigma": 3.0, "ns": [100, 1000], "alphas": [0.01, 0.99]})
-    assert [c[0] for c in cfgs[:2]] == ["sigma=1", "sigma=2"]
-    assert ("sigma=3,N=100,alpha=0.99", 3.0, 100, 0.99, 4) in cfgs and len(cfgs) == 6
+    assert [c[0] for c in cfgs[:2]] == ["sigma_1", "sigma_2"]
+    assert ("ablation.sigma_3.n_100.alpha_0_99", 3.0, 100, 0.99, 4) in cfgs and len(cfgs) == 6
     assert [c.figure for c in cfgs] == [1, 1, 4, 4, 4, 4]
 
 

@@ -5,8 +5,9 @@ import torch
 
 from pipeline.tabular.insurance import CATEGORIES, synthesize
 from pipeline.core.errors import PipelineError
-from pipeline.tabular.mlp import l1_penalty, mlp
+from pipeline.tabular.mlp import l1_penalty, mlp, train_mlp
 from pipeline.core.params import load_params
+from pipeline.core.training import predict
 from pipeline.tabular.preprocess import preprocess, train_test_split, to_standard, to_units
 
 
@@ -75,3 +76,15 @@ def test_l1_penalty_touches_only_non_sensitive_columns():
     penalty.backward()
     grad = model[0].weight.grad
     assert torch.all(grad[:, 2] == 0) and torch.all(grad[:, [0, 1, 3, 4, 5]].abs() == 1)
+
+
+def test_test_accuracy_per_epoch_leaves_the_training_unchanged():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 4)).astype(np.float32), rng.integers(0, 2, 300)
+    cfg = {"hidden": 8, "epochs": 3, "batch_size": 32, "lr": 0.01, "l1": 0.001}
+    plain, history = train_mlp(x, y, 0, cfg, seed=1, progress=False)
+    traced, traced_history = train_mlp(x, y, 0, cfg, seed=1, progress=False, test=(x[:50], y[:50]))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), traced.state_dict().values()))
+    assert [h["loss"] for h in history] == [h["loss"] for h in traced_history]
+    assert traced_history[-1]["test_accuracy"] == float((predict(traced, x[:50], batch=None) == y[:50]).mean())
+    assert "test_accuracy" not in history[0]

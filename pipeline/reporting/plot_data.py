@@ -1,0 +1,42 @@
+"""The data behind the DVC plots (``dvc plots show``, templates in ``.dvc/plots/``): long
+tables, one row per point, with a ``series`` column naming the configuration (its ``label``),
+so one plot shows every configuration whatever the params are."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..core.metrics import label
+from ..smoothing.stats import clopper_pearson_interval
+
+
+def histogram(edges: np.ndarray, counts: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
+    """Positive predictions per bin (left edge in ``unit``), one series per configuration."""
+    return pd.DataFrame([{unit: round(float(lo), 4), "series": label(name), "positives": int(c)}
+                         for name, per_bin in counts.items() for lo, c in zip(edges[:-1], per_bin)])
+
+
+def roc(curves: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """Each defense's ROC under its strongest attack (highest AUC); ``curves[defense][attack]``:
+    ``pipeline.attacks.membership_metrics.roc_summary``."""
+    rows = []
+    for defense, per in curves.items():
+        attack = max(per, key=lambda a: per[a]["auc"])
+        best = per[attack]
+        series = f"{label(defense)}: {attack} (AUC {best['auc']:.3f})"
+        rows += [{"fpr": float(f), "tpr": float(t), "series": series} for f, t in zip(best["fpr"], best["tpr"])]
+    return pd.DataFrame(rows)
+
+
+def interval_curve(x_name: str, x: list[float], y_name: str, series: dict[str, list[tuple[float, float, float]]]) \
+        -> pd.DataFrame:
+    """One row per (series, x): the estimate ``y_name`` and its interval (``lower``, ``upper``)."""
+    return pd.DataFrame([{x_name: float(xi), "series": name, y_name: est, "lower": lo, "upper": hi}
+                         for name, points in series.items() for xi, (est, lo, hi) in zip(x, points)])
+
+
+def rate(m: dict, measure: str, count: str) -> tuple[float, float, float]:
+    """The rate ``m[measure]`` over ``m[count]`` trials and its two-sided 95% Clopper-Pearson interval."""
+    n = m[count]
+    lo, hi = clopper_pearson_interval(round(m[measure] * n), n)
+    return m[measure], float(lo), float(hi)
