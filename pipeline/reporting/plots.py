@@ -260,7 +260,7 @@ def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int,
     ``curves[defense][attack]``: ``pipeline.attacks.membership_metrics.roc_summary``."""
     cols = min(4, len(curves))
     rows = -(-len(curves) // cols)
-    height = 5.2 * rows + 0.6  # per row: a 3-inch panel, its axis labels and its legend below
+    height = 5.2 * rows + 0.9  # per row: a 3-inch panel, its axis labels and its legend below
     fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, height), squeeze=False)
     colours: dict[str, str] = {}
     lowest = (1 / nonmembers, 1 / members)
@@ -283,8 +283,8 @@ def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int,
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     for ax in axes.flat[len(curves):]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.6 / height, bottom=2.0 / height, wspace=0.35,
+    fig.suptitle(title, fontsize=10, y=1 - 0.15 / height)
+    fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.9 / height, bottom=2.0 / height, wspace=0.35,
                         hspace=2.2 / 3.0)
     _save(fig, path)
 
