@@ -24,9 +24,9 @@ def run() -> None:
     base = {k: rate(m["base"], k, count) for k, (count, _) in MEASURES.items()}
     figure3(FIGURE, sigmas, ns, {k: {n: list(zip(*p)) for n, p in per.items()} for k, per in points.items()}, base,
             {k: name for k, (_, name) in MEASURES.items()})
-    curves = {f"RP, N={n}": p for n, p in points["asr"].items()} | {"base (no noise)": [base["asr"]] * len(sigmas)}
     with atomic_path(CURVE) as tmp:
-        interval_curve("sigma", sigmas, "asr", curves).to_csv(tmp, index=False, float_format="%.6g")
+        interval_curve("sigma", sigmas, "asr", {f"RP, N={n}": p for n, p in points["asr"].items()}).to_csv(
+            tmp, index=False, float_format="%.6g")
     order = ["base"] + [key(s, n) for s in sigmas for n in ns]
     m = {**{k: m[k] for k in order}, **m}  # the grid's order, then MID
     write_text(REPORT, inversion_markdown(m, read_json(META), read_metrics("metrics/target.json", "target"),

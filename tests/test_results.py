@@ -71,7 +71,7 @@ def test_every_committed_metrics_file_follows_the_schema(path):
     check(tree, path)
 
 
-@pytest.mark.parametrize("command", readme_commands()[:3])
+@pytest.mark.parametrize("command", [c for c in readme_commands() if "dvc exp show" in c])
 def test_readme_exp_show_commands_print_the_headline_tables_in_at_most_12_columns(command):
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     out = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
@@ -90,8 +90,8 @@ def test_dvc_plots_show_renders_every_data_plot_without_network(tmp_path):
     html = (tmp_path / "index.html").read_text()
     assert "index.html" in page and not re.search(r"<script[^>]+src=", html)
     assert "vegaEmbed" in html and html.count('"$schema"') >= 2
-    for data in ("ape_histogram.csv", "membership_roc.csv"):
-        assert f"plots/{data}" in html
+    for data in ("ape_histogram_csv", "membership_roc_csv", "inversion_asr_csv"):
+        assert f'id = "plots_{data}"' in html
 
 
 def test_reproduction_check_counts_identical_metrics_and_names_the_ones_that_moved(tmp_path, monkeypatch):
