@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
-	@$(BIN)/python -m pipeline.reporting.summary
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pipeline.reporting.summary   # ends with the reproduction check
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests
