@@ -289,11 +289,24 @@ def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int,
     _save(fig, path)
 
 
+def _annotate_apart(ax, points: list[tuple[float, float, str]], box=(0.11, 0.045)) -> None:
+    """Label each point unless its label would overlap an earlier one (``box``: a label's width
+    and height in axes fractions)."""
+    ax.autoscale_view()
+    to_axes = ax.transData + ax.transAxes.inverted()
+    placed: list[np.ndarray] = []
+    for x, y, text in points:
+        at = to_axes.transform((x, y))
+        if all(abs(at[0] - p[0]) >= box[0] or abs(at[1] - p[1]) >= box[1] for p in placed):
+            ax.annotate(text, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            placed.append(at)
+
+
 def tradeoff(path, rows: dict[str, dict]) -> None:
     """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the best
     membership attack's AUC (right) against test accuracy; RP one curve per N (points in
-    sigma order), MID in beta order; the undefended target as a black star. ``rows``:
-    ``pipeline.defenses.table``."""
+    sigma order), MID in beta order; the undefended target as a black star; a point near an
+    already labelled one keeps its marker but not its label. ``rows``: ``pipeline.defenses.table``."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     curves: dict[str, list[tuple[str, dict]]] = {}
     for name, row in rows.items():
@@ -301,6 +314,7 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
         curves.setdefault(curve, []).append((name, row))
     for ax, key, ylabel, chance in ((axes[0], "brepmi_asr", "BREP-MI attack success rate", None),
                                     (axes[1], "best_auc", "best membership attack AUC", 0.5)):
+        labelled = []
         for i, (curve, points) in enumerate(curves.items()):
             points = [(r["test_accuracy"], r[key], n) for n, r in points if r.get(key) is not None]
             if not points:
@@ -310,9 +324,8 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
                 ax.plot(x, y, "*", color="black", markersize=14, label="undefended", zorder=5)
                 continue
             ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=curve, alpha=0.85)
-            for xi, yi, n in zip(x, y, names):
-                ax.annotate(label(n.split(".")[1]) if "." in n else "",
-                            (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            labelled += [(xi, yi, label(n.split(".")[1])) for xi, yi, n in zip(x, y, names) if "." in n]
+        _annotate_apart(ax, labelled)
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
         ax.set_xlabel("test accuracy of the released predictions")
