@@ -10,7 +10,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from ..core.params import load_params
-from ..core.tracking import tracking_uri
+from ..core.tracking import numbers, tracking_uri
 
 REPORTS = ("reports/table1.md", "reports/ape.md", "reports/attribute_attack.md", "reports/inversion.md",
            "reports/membership.md", "reports/defenses.md")
@@ -20,12 +20,6 @@ SHOWN = 12  # differences listed at most
 
 def _run(*cmd: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-
-def _numbers(tree, prefix="") -> dict:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _numbers(sub, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: tree} if isinstance(tree, (int, float)) and not isinstance(tree, bool) else {}
 
 
 def reproduction() -> list[str]:
@@ -38,7 +32,7 @@ def reproduction() -> list[str]:
         changed = [line[3:] for line in _run("git", "status", "--porcelain", "--", *OUTPUTS).splitlines()]
     except (OSError, subprocess.CalledProcessError, json.JSONDecodeError) as exc:
         return [f"Reproduction check skipped: {exc} (it needs a git clone with the committed reference)"]
-    total = sum(len(_numbers(f.get("data", {}))) for rev in shown.values() for f in rev["data"].values())
+    total = sum(len(numbers(f.get("data", {}))) for rev in shown.values() for f in rev["data"].values())
     differ = [(path, key, d.get("old"), d.get("new")) for path, per in diff.items() for key, d in per.items()]
     lines = [f"Reproduction check against the committed reference (HEAD {head}):",
              f"  metrics: {total - len(differ)} of {total} identical" + ("" if differ else " (dvc metrics diff: none)")]
