@@ -2,8 +2,8 @@
 
 Three sources (``data.source`` in params.yaml):
 
-- ``synthetic`` (offline default): a seeded generator with the schema and the published
-  marginals of the real file (see ``shared/reference/insurance_schema.md``);
+- ``synthetic`` (offline default): a seeded generator with the schema, the published
+  marginals and the published correlation table of the real file;
 - ``csv``: a local copy of ``medical_insurance.csv``;
 - ``kaggle``: a download of that file from Kaggle (needs network and credentials).
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from ..core.errors import PipelineError
 from ..core.io import atomic_path, sha256
@@ -75,6 +76,7 @@ _WEIGHTS = {
 
 BMI_RANGE = (12.0, 50.4)
 _PREMIUM_RANGE = (211.67, 10962.55)
+_COST_RANGE = (55.55, 65724.90)
 _HIGH_RISK_SHARE = 0.368
 _FIX = "fix: point data.csv_path at the original medical_insurance.csv from Kaggle"
 
@@ -84,53 +86,63 @@ def _sigmoid(x):
 
 
 def synthesize(rows: int, seed: int) -> pd.DataFrame:
-    """A seeded synthetic table with the real schema; BMI informs several health columns."""
+    """A seeded synthetic table with the real schema and marginals.
+
+    Its Pearson correlations follow the published correlation table of the real file: BMI is
+    drawn independently of every raw attribute and reaches only the derived columns, through
+    ``risk_score`` (a score of age, chronic conditions, smoking and BMI; ``is_high_risk`` is
+    its top 36.8%), on which costs, premiums and claim amounts depend.
+    """
     rng = np.random.default_rng(seed)
     n = rows
     idx = {c: rng.choice(len(v), size=n, p=_WEIGHTS[c]) for c, v in CATEGORIES.items()}
     col = {c: np.asarray(v, dtype=object)[idx[c]] for c, v in CATEGORIES.items()}
 
     col["person_id"] = rng.permutation(n) + 1
-    age = np.clip(np.rint(rng.normal(47.5, 19.0, n)), 0, 100).astype(np.int64)
+    age = np.clip(np.rint(rng.normal(47.5, 16.0, n)), 0, 100).astype(np.int64)
     col["age"] = age
     col["income"] = (np.rint(np.exp(np.log(36200) + 0.6 * rng.normal(size=n)) / 100) * 100).astype(np.int64)
     household = np.minimum(1 + rng.poisson(1.4, n), 8)
     col["household_size"] = household
-    col["dependents"] = np.floor(rng.random(n) * household).astype(np.int64)
+    col["dependents"] = rng.binomial(household - 1, 0.785)
     bmi = np.round(np.clip(rng.normal(27.0, 5.0, n), *BMI_RANGE), 1)
     col["bmi"] = bmi
 
-    z, a = (bmi - 27.0) / 5.0, (age - 47.5) / 19.0
+    a = (age - 47.5) / 16.0
     current, former = idx["smoker"] == 2, idx["smoker"] == 1
     daily_alcohol = idx["alcohol_freq"] == 3
     logits = np.stack([
-        -1.3 + 0.5 * z + 0.9 * a + 0.2 * current,                  # hypertension
-        -2.3 + 0.6 * z + 0.6 * a,                                  # diabetes
-        -2.6 + 0.3 * current,                                      # asthma
-        -4.0 + 1.5 * current + 0.6 * former + 0.7 * a,             # copd
-        -3.0 + 0.3 * z + 1.0 * a + 0.6 * current,                  # cardiovascular_disease
-        -3.3 + 0.7 * a + 0.3 * current,                            # cancer_history
-        -3.6 + 0.3 * z + 0.6 * a,                                  # kidney_disease
-        -4.0 + 0.2 * z + 0.8 * daily_alcohol,                      # liver_disease
-        -2.2 + 0.3 * z + 0.9 * a,                                  # arthritis
-        np.full(n, -1.8),                                          # mental_health
+        -1.39 + 0.3 * a,                                           # hypertension
+        -2.5 + 0.6 * a,                                            # diabetes
+        -2.8 + 0.3 * current,                                      # asthma
+        -3.9 + 1.5 * current + 0.6 * former + 0.7 * a,             # copd
+        -3.45 + 1.0 * a + 0.6 * current,                           # cardiovascular_disease
+        -4.0 + 0.7 * a + 0.3 * current,                            # cancer_history
+        -4.3 + 0.6 * a,                                            # kidney_disease
+        -4.6 + 0.8 * daily_alcohol,                                # liver_disease
+        -2.42 + 0.9 * a,                                           # arthritis
+        np.full(n, -1.9),                                          # mental_health
     ], axis=1)
     flags = (rng.random((n, len(_DISEASES))) < _sigmoid(logits)).astype(np.int64)
+    flags *= np.cumsum(flags, axis=1) <= 6                         # at most 6, as in the real file
     col.update(zip(_DISEASES, flags.T))
     chronic = flags.sum(axis=1)
     col["chronic_count"] = chronic
     hypertension, diabetes, arthritis = flags[:, 0], flags[:, 1], flags[:, 8]
 
-    col["visits_last_year"] = rng.poisson(1.5 + 0.8 * chronic)
+    visits = rng.poisson(1.48 + 0.93 * chronic)
+    col["visits_last_year"] = visits
     hosp = np.minimum(rng.poisson(0.1 + 0.15 * chronic), 3)
     col["hospitalizations_last_3yrs"] = hosp
     days = np.where(hosp > 0, np.minimum(hosp * (1 + rng.poisson(2.0, n)), 21), 0)
     col["days_hospitalized_last_3yrs"] = days
-    col["medication_count"] = np.minimum(rng.poisson(0.5 + chronic), 11)
-    col["systolic_bp"] = np.clip(np.rint(rng.normal(117 + 4 * z + 6 * a + 8 * hypertension, 12)), 80, 200).astype(np.int64)
-    col["diastolic_bp"] = np.clip(np.rint(rng.normal(75 + 2 * z + 2 * a + 5 * hypertension, 8)), 45, 130).astype(np.int64)
-    col["ldl"] = np.round(np.clip(rng.normal(115 + 3 * z + 5 * a, 30), 40, 260), 1)
-    col["hba1c"] = np.round(np.clip(rng.normal(5.4 + 0.15 * z + 1.2 * diabetes, 0.4), 4.0, 14.0), 2)
+    col["medication_count"] = np.minimum(rng.poisson(0.52 + 0.48 * chronic), 11)
+    e_sys, e_dia = rng.normal(size=(2, n))
+    e_dia = 0.04 * e_sys + np.sqrt(1 - 0.04**2) * e_dia
+    col["systolic_bp"] = np.clip(np.rint(117 + 7.3 * a + 18.2 * hypertension + 10 * e_sys), 80, 200).astype(np.int64)
+    col["diastolic_bp"] = np.clip(np.rint(75 + 2.1 * a + 11.9 * hypertension + 7 * e_dia), 45, 130).astype(np.int64)
+    col["ldl"] = np.round(np.clip(rng.normal(115 + 3.5 * a, 30), 40, 260), 1)
+    col["hba1c"] = np.round(np.clip(rng.normal(5.4 + 1.84 * diabetes, 0.4), 4.0, 14.0), 2)
 
     tier = idx["network_tier"]
     col["deductible"] = np.array([250, 500, 1000, 1500, 2000, 3000, 5000])[rng.integers(0, 4, n) + 3 - tier]
@@ -138,30 +150,37 @@ def synthesize(rows: int, seed: int) -> pd.DataFrame:
     col["policy_term_years"] = rng.integers(1, 11, n)
     col["policy_changes_last_2yrs"] = np.minimum(rng.poisson(0.6, n), 5)
     col["provider_quality"] = np.round(np.clip(rng.normal(3.5, 0.6, n), 1.0, 5.0), 2)
-    risk = _sigmoid(-0.5 + 0.3 * z + 0.6 * a + 0.3 * (chronic - chronic.mean()) + 0.5 * current
-                    + rng.normal(0, 0.3, n))
+
+    def std(x):
+        return (x - x.mean()) / x.std()
+
+    # Derived columns. risk_score: the normal CDF of a standardised score; BMI enters here only.
+    smoke = std(np.array([0.0, 7.0, 30.0])[idx["smoker"]])
+    score = 0.64 * a + 0.54 * std(chronic) + 0.33 * smoke + 0.13 * (bmi - 27.0) / 5.0 + 0.38 * rng.normal(size=n)
+    risk = ndtr(score / score.std())
     col["risk_score"] = np.round(risk, 4)
-    high = risk + rng.normal(0, 0.1, n)
+    high = risk + rng.normal(0, 0.094, n)
     col["is_high_risk"] = (high > np.quantile(high, 1 - _HIGH_RISK_SHARE)).astype(np.int64)
 
-    # Cost: 50 + lognormal, median ~2,080, log-sd ~0.85 (mean ~3,000, heavy right tail).
-    eff = 0.15 * z + 0.2 * a + 0.15 * chronic + 0.3 * current + 0.3 * (hosp > 0)
-    eff = eff - eff.mean()
-    cost = 50 + np.exp(np.log(2030) + eff + rng.normal(0, np.sqrt(max(0.85**2 - eff.var(), 0.09)), n))
-    col["annual_medical_cost"] = np.round(cost, 2)
-    log_premium = np.log(1500) + 0.4 * eff + np.array([-0.3, 0.0, 0.3, 0.6])[tier] + rng.normal(0, 0.35, n)
+    # Cost: 50 + lognormal, median ~2,100, log-sd 0.87 (mean ~3,000, heavy right tail).
+    eff = 0.385 * std(risk) + 0.035 * smoke
+    cost = 50 + np.exp(np.log(2045) + eff + rng.normal(0, np.sqrt(0.87**2 - eff.var()), n))
+    cost = np.round(np.clip(cost, *_COST_RANGE), 2)
+    col["annual_medical_cost"] = cost
+    log_premium = np.log(1500) + 0.255 * std(risk) + np.array([-0.3, 0.0, 0.3, 0.6])[tier] + rng.normal(0, 0.35, n)
     premium = np.round(np.clip(np.exp(log_premium), *_PREMIUM_RANGE), 2)
     col["annual_premium"] = premium
     col["monthly_premium"] = np.round(premium / 12, 2)
 
-    claims = rng.poisson(0.5 + 0.4 * col["visits_last_year"] + hosp)
-    paid = np.where(claims > 0, np.round(cost * (rng.uniform(0.5, 0.8, n) + 0.05 * tier), 2), 0.0)
+    claims = rng.poisson(0.29 + 1.08 * visits + 0.3 * hosp)
+    paid = np.where(claims > 0, cost * (rng.uniform(0.5, 0.8, n) + 0.05 * tier), 0.0)
+    avg = np.round(paid / np.maximum(claims, 1) ** 0.63, 2)
     col["claims_count"] = claims
-    col["avg_claim_amount"] = np.round(paid / np.maximum(claims, 1), 2)
-    col["total_claims_paid"] = paid
+    col["avg_claim_amount"] = avg
+    col["total_claims_paid"] = np.round(claims * avg, 2)
 
     col["proc_imaging_count"] = rng.poisson(0.3 + 0.1 * chronic)
-    surgery = rng.poisson(0.05 + 0.1 * hosp)
+    surgery = rng.poisson(0.01 + 0.038 * days)
     col["proc_surgery_count"] = surgery
     col["proc_physio_count"] = rng.poisson(0.3 + 0.8 * arthritis)
     col["proc_consult_count"] = rng.poisson(0.5 + 0.3 * chronic)

@@ -124,9 +124,76 @@ def test_other_marginals(big):
     assert abs((big["alcohol_freq"] == "None").mean() - 0.30) < 0.01
 
 
-def test_bmi_informs_health_columns(big):
-    for col in ("diabetes", "hypertension", "hba1c", "systolic_bp", "risk_score"):
-        assert big[col].corr(big["bmi"]) > 0.05, col
+# The real file's published correlation table (Pearson over all rows, categoricals encoded as
+# below) and prevalences: the target distribution of the synthetic default.
+ENCODING = {
+    "smoker": {"Never": 0, "Former": 7, "Current": 30},
+    "alcohol_freq": {"None": 0, "Occasional": 2, "Weekly": 7, "Daily": 30},
+    "education": {c: i for i, c in enumerate(data.CATEGORIES["education"])},
+}
+BMI_INDEPENDENT_OF = [  # |r| <= 0.009 in the real file
+    "age", "income", "education", "household_size", "dependents", "smoker", "alcohol_freq",
+    "visits_last_year", "hospitalizations_last_3yrs", "medication_count", "systolic_bp",
+    "diastolic_bp", "ldl", "hba1c", "chronic_count", *data.BINARY[:10],
+]
+CORRELATIONS = {
+    ("bmi", "risk_score"): 0.109, ("bmi", "is_high_risk"): 0.085,
+    ("bmi", "annual_medical_cost"): 0.043, ("bmi", "annual_premium"): 0.042,
+    ("bmi", "monthly_premium"): 0.042, ("bmi", "avg_claim_amount"): 0.028,
+    ("bmi", "total_claims_paid"): 0.026,
+    ("age", "systolic_bp"): 0.555, ("age", "diastolic_bp"): 0.304, ("age", "risk_score"): 0.721,
+    ("age", "is_high_risk"): 0.559, ("age", "ldl"): 0.111,
+    ("systolic_bp", "diastolic_bp"): 0.448,
+    ("hypertension", "systolic_bp"): 0.557, ("hypertension", "diastolic_bp"): 0.561,
+    ("diabetes", "hba1c"): 0.791,
+    ("risk_score", "chronic_count"): 0.666, ("risk_score", "smoker"): 0.309,
+    ("risk_score", "visits_last_year"): 0.313, ("risk_score", "medication_count"): 0.265,
+    ("risk_score", "is_high_risk"): 0.821,
+    ("smoker", "is_high_risk"): 0.265, ("smoker", "annual_medical_cost"): 0.161,
+    ("visits_last_year", "claims_count"): 0.740, ("visits_last_year", "chronic_count"): 0.469,
+    ("medication_count", "chronic_count"): 0.396,
+    ("hospitalizations_last_3yrs", "days_hospitalized_last_3yrs"): 0.886,
+    ("hospitalizations_last_3yrs", "had_major_procedure"): 0.387,
+    ("days_hospitalized_last_3yrs", "had_major_procedure"): 0.473,
+    ("household_size", "dependents"): 0.886,
+    **{("bmi", c): 0.0 for c in BMI_INDEPENDENT_OF},
+}
+PREVALENCES = {"hypertension": 0.203, "diabetes": 0.086, "asthma": 0.059, "copd": 0.036,
+               "cardiovascular_disease": 0.051, "arthritis": 0.108, "mental_health": 0.130,
+               "is_high_risk": 0.368}
+
+
+def _encoded(df):
+    return df.assign(**{c: df[c].map(codes) for c, codes in ENCODING.items()})
+
+
+def test_correlations_match_published_table(big):
+    enc = _encoded(big)
+    assert not enc[list(ENCODING)].isna().any().any()
+    off = {pair: round(enc[pair[0]].corr(enc[pair[1]]), 3) for pair in CORRELATIONS}
+    off = {pair: (r, CORRELATIONS[pair]) for pair, r in off.items() if abs(r - CORRELATIONS[pair]) > 0.03}
+    assert not off, f"(measured, target) off by more than 0.03: {off}"
+
+
+def test_prevalences_and_counts(big):
+    for col, share in PREVALENCES.items():
+        assert abs(big[col].mean() - share) < 0.015, col
+    chronic = big["chronic_count"]
+    assert abs(chronic.mean() - 0.72) < 0.05 and chronic.max() == 6
+    assert 100 <= (big["age"] == 0).sum() <= 230  # about 165 in the real file
+    assert np.allclose(big["total_claims_paid"], (big["claims_count"] * big["avg_claim_amount"]).round(2))
+
+
+def test_cost_quartiles(big):
+    cost = big["annual_medical_cost"]
+    assert 55.55 <= cost.min() and cost.max() <= 65724.90
+    assert 2850 < cost.std() < 3400
+    for q, real in [(0.25, 1175.12), (0.5, 2082.58), (0.75, 3707.96)]:
+        assert abs(cost.quantile(q) / real - 1) < 0.05, q
+
+
+def test_person_ids_never_repeat(big):
+    assert big["person_id"].is_unique and big["person_id"].between(1, len(big)).all()
 
 
 # --- read_csv / validate ----------------------------------------------------------------
