@@ -211,9 +211,10 @@ def _names(cols) -> str:
 
 
 def validate(df: pd.DataFrame, source: str) -> None:
-    """Raise one PipelineError (naming ``source``, the column and the fix) if the schema is off."""
-    def fail(what):
-        raise PipelineError(f"{source}: {what}; {_FIX}")
+    """Raise one PipelineError (naming ``source``, the column and the fix) if the schema is off
+    or a person_id is repeated (lines counted as in a CSV with a header)."""
+    def fail(what, fix=_FIX):
+        raise PipelineError(f"{source}: {what}; {fix}")
 
     missing = [c for c in COLUMNS if c not in df.columns]
     unexpected = [c for c in df.columns if c not in COLUMNS]
@@ -240,6 +241,17 @@ def validate(df: pd.DataFrame, source: str) -> None:
     lo, hi = df["bmi"].min(), df["bmi"].max()
     if lo < BMI_RANGE[0] or hi > BMI_RANGE[1]:
         fail(f"column 'bmi' spans {lo}..{hi}, outside {BMI_RANGE[0]}..{BMI_RANGE[1]}")
+    ids = df["person_id"].to_numpy()
+    repeated = df["person_id"].duplicated().to_numpy()
+    if repeated.any():
+        i = int(np.argmax(repeated))
+        j = int(np.argmax(ids == ids[i]))
+        how = "is an exact copy of" if df.iloc[i].equals(df.iloc[j]) else "repeats the person_id of"
+        k = int(repeated.sum())
+        fail(f"person_id {ids[i]} repeated: line {i + 2} {how} line {j + 2} ({k} repeated "
+             f"row{'s' * (k > 1)} in all), so one person could sit on both sides of the train/test split",
+             "fix: drop the repeated rows (keep one per person_id) and set data.sha256 to the new "
+             "file's checksum")
 
 
 def _install(path: Path, data_params: dict, out: Path, source: str) -> dict:

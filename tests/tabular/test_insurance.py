@@ -254,6 +254,33 @@ def test_early_row_fixture_validates(small, tmp_path):
     assert first["annual_medical_cost"] == 6938.06 and first["income"] == 22700
 
 
+def test_validate_rejects_repeated_person_id(small, tmp_path):
+    df = small.iloc[:20].copy()
+    df.loc[df.index[12], "person_id"] = df["person_id"].iloc[4]  # line 14 reuses line 6's id
+    path = _write(df, tmp_path / "medical_insurance.csv")
+    with pytest.raises(PipelineError) as exc:
+        data.validate(data.read_csv(path), str(path))
+    msg = str(exc.value)
+    pid = df["person_id"].iloc[4]
+    assert str(path) in msg and f"person_id {pid} " in msg and "line 14" in msg and "line 6" in msg
+    assert "fix: drop the repeated rows (keep one per person_id)" in msg and "data.sha256" in msg
+
+
+def test_validate_rejects_repeated_row(small):
+    df = pd.concat([small.iloc[:10], small.iloc[[3]]], ignore_index=True)
+    with pytest.raises(PipelineError, match=f"person_id {small['person_id'].iloc[3]} repeated: "
+                                            "line 12 is an exact copy of line 5"):
+        data.validate(df, "data/raw/x.csv")
+
+
+def test_acquire_csv_repeated_rows_writes_nothing(small, tmp_path):
+    src = _write(pd.concat([small, small.iloc[[0]]], ignore_index=True), tmp_path / "medical_insurance.csv")
+    out = tmp_path / "insurance.csv"
+    with pytest.raises(PipelineError, match="medical_insurance.csv: person_id"):
+        data.acquire(_params(csv_path=str(src)), 0, out)
+    assert not out.exists()
+
+
 # --- acquire ------------------------------------------------------------------------------
 
 def test_acquire_synthetic(tmp_path):
