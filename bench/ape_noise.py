@@ -1,4 +1,4 @@
-"""Observed APE expansion under fresh and shared noise, on a subset of D_t,1.
+"""Observed APE expansion under record (the default) and fresh noise, on a subset of D_t,1.
 
 Run after `make repro` (it reads models/mlp.pt, data/augmented.npz, data/processed/meta.json):
 
@@ -43,7 +43,7 @@ def run(args) -> None:
     values = arrays["values"][:args.records]
     aug = ape.Augmented(arrays["records"][:args.records], values, meta["sensitive_index"], meta)
     result = {"records": int(len(values)), "inputs": int(values.size)}
-    for noise in ("fresh", "shared"):
+    for noise in ("record", "fresh"):
         for sigma in args.sigmas:
             cfg = [ape.Configuration(f"sigma={sigma:g}", sigma, s["n"], s["alpha"], 1)]
             start = time.perf_counter()

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> None:
     table = certify_table(model, torch.from_numpy(a["test_x"]), a["test_y"], float(tag), cfg,
                           params["seed"], meta["sensitive_std"], params["compute"])
     unit = meta["sensitive"]
-    metrics = {"sigma": float(tag), **certification_summary(table, unit)}
+    metrics = {"sigma": float(tag), **certification_summary(table, unit, cfg, float(tag),
+                                                            params["seed"], params["bootstrap"])}
     tsv, out = f"results/certify/sigma_{tag}.tsv", f"metrics/certify/sigma_{tag}.json"
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.6f")

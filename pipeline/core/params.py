@@ -47,6 +47,7 @@ _classifier_spec = {
 
 SPEC = {
     "seed": (int, lambda v: v >= 0, "a non-negative integer"),
+    "bootstrap": (int, lambda v: v >= 100, "an integer >= 100 (bootstrap resamples), e.g. 1000"),
     "data": {
         "source": (str, lambda v: v in ("synthetic", "csv", "kaggle"), "one of synthetic, csv, kaggle"),
         "rows": (int, lambda v: v >= 100, "an integer >= 100"),
@@ -81,7 +82,17 @@ SPEC = {
         "points": (int, lambda v: v >= 1, "an integer >= 1, e.g. 500"),
         "bin_width": (_num, _pos, "a number > 0, e.g. 0.2"),
         "robust_quantile": (_num, _prob, "a number in (0, 1), e.g. 0.99"),
-        "noise": (str, lambda v: v in ("fresh", "shared"), "fresh or shared"),
+        "noise": (str, lambda v: v in ("record", "fresh"), "record (one noise bank per record) or fresh"),
+        "boundary": {
+            "records": (int, lambda v: v >= 1, "an integer >= 1, e.g. 200"),
+            "level": (_num, _prob, "a number in (0, 1), e.g. 0.95"),
+            "halfwidth": (_num, _pos, "a number > 0 (BMI units), e.g. 0.02"),
+            "block": (int, lambda v: v >= 100, "an integer >= 100, e.g. 20000"),
+            "max_draws": (int, lambda v: v >= 100, "an integer >= block, e.g. 6000000"),
+            "coarse_step": (_num, _pos, "a number > 0 (BMI units), e.g. 0.25"),
+            "below": (_num, _pos, "a number > 0 (BMI units), e.g. 6.0"),
+            "above": (_num, _pos, "a number > 0 (BMI units), e.g. 4.0"),
+        },
         "ablation": {
             "sigma": (_num, _pos, "a number > 0, e.g. 3.0"),
             "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [100, 1000]"),

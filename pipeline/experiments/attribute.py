@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..attacks import attribute as attack
 from ..core.metrics import token
-from ..smoothing import ABSTAIN, Smooth
+from ..smoothing import ABSTAIN, Smooth, clopper_pearson_interval
+from ..smoothing.stats import bootstrap_interval
 from ..tabular import ape
 
 
@@ -20,6 +21,18 @@ def service_secret(cfg: dict, seed: int) -> tuple[bytes, str]:
     came from; without it a demo secret derived from ``seed`` (reproducible, not secret)."""
     secret = os.environ.get(cfg["secret_env"], "").encode()
     return (secret, "env") if secret else (f"robust-privacy demo secret {seed}".encode(), "default")
+
+
+def _intervals(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray, seed: int, reps: int) -> dict:
+    """95% intervals on ``attack.interval_summary``'s width (percentile bootstrap over victims)
+    and coverage (Clopper-Pearson)."""
+    found, width = np.isfinite(lo), hi - lo
+    covered = int((found & (lo <= truth) & (truth <= hi)).sum())
+    low, high = bootstrap_interval(lambda i: np.median(width[i][found[i]]) if found[i].any() else np.nan, len(lo),
+                                   seed, reps)
+    c_low, c_high = clopper_pearson_interval(covered, len(lo))
+    return {"width_median_low": low, "width_median_high": high, "coverage_low": float(c_low),
+            "coverage_high": float(c_high)}
 
 
 def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame, params: dict,
@@ -48,7 +61,8 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
             answers, cost = served.predict(sweep, sm["n"], sm["alpha"]).reshape(sweep.values.shape), sm["n"]
         released, answers = answers[:, 0], answers[:, 1:]
         lo, hi = attack.hull(grid, answers == released[:, None])
-        m = {**attack.interval_summary(lo, hi, truth), "queries": int(sweep.values.size),
+        m = {**attack.interval_summary(lo, hi, truth), **_intervals(lo, hi, truth, seed, params["bootstrap"]),
+             "queries": int(sweep.values.size),
              "noisy_evaluations": int(sweep.values.size * cost), "released_abstain_rate": float(np.mean(released == ABSTAIN))}
         if sigma is not None:
             sets = certified.loc[name].reindex(idx)

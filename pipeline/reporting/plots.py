@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from ..core.io import atomic_path  # noqa: E402
 from ..core.metrics import label  # noqa: E402
 
-ABOVE, BELOW = "tab:blue", "tab:orange"
+ABOVE, BELOW, BOUNDARY = "tab:blue", "tab:orange", "tab:red"
 
 
 def _save(fig, path) -> None:
@@ -21,12 +21,15 @@ def _save(fig, path) -> None:
 
 
 def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float,
-                   title: str, unit: str, step: float) -> None:
+                   title: str, unit: str, step: float, noise: str, boundaries: dict) -> None:
     """Paper Figures 1 and 4: one panel per classifier (``label``), log counts of positive
     predictions on the augmented set per right-closed bin of ``edges``, dashed line at B, bins
-    above B in blue and at or below B in orange. The caption says what a bin counts: right of B
-    each record's own value (one per record, so a lone bar far right is one record), left of B
-    also the trajectory copies b' = B - j*``step``."""
+    above B in blue and at or below B in orange, and where ``boundaries`` has the panel the
+    exact smoothed classifier's boundary b* (median over the sampled records, a red line, with
+    the band from the lowest to the highest end of their intervals). The caption says what a bin
+    counts: right of B each record's own value (one per record, so a lone bar far right is one
+    record), left of B also the trajectory copies b' = B - j*``step``; and how the ``noise``
+    makes records and copies depend on each other."""
     fig, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 3.4), sharey=True, squeeze=False)
     centers, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     top = max([1] + [int(c.max(initial=0)) for c in counts.values()])
@@ -34,6 +37,10 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
         ax.bar(centers, np.where(c > 0, c, np.nan), width=width, color=np.where(centers > threshold, ABOVE, BELOW),
                edgecolor="none")
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        if name in boundaries:
+            mid, lo, hi = boundaries[name]
+            ax.axvspan(lo, hi, color=BOUNDARY, alpha=0.25, linewidth=0)
+            ax.axvline(mid, color=BOUNDARY, linewidth=1.2)
         ax.set_yscale("log")
         ax.set_ylim(0.5, top * 2)  # explicit: a panel with no positives has nothing to autoscale
         if not c.any():
@@ -43,18 +50,25 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
         ax.set_xlabel(f"{unit} (bins of width {width:g})")
     axes[0][0].set_ylabel("positive predictions per bin (log)")
     handles = [Line2D([], [], color="black", linestyle="--", linewidth=1, label=f"B = {threshold:g}"),
+               Line2D([], [], color=BOUNDARY, linewidth=1.2, label="b*: smoothed classifier's boundary"),
                plt.Rectangle((0, 0), 1, 1, color=ABOVE, label="positive predictions above B"),
                plt.Rectangle((0, 0), 1, 1, color=BELOW, label="positive predictions at or below B")]
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0), frameon=False)
+    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.suptitle(title, fontsize=11, y=1.02)
-    fig.text(0.5, -0.09, _ape_note(edges, counts, threshold, unit, step), ha="center", va="top", fontsize=8)
+    fig.text(0.5, -0.09, _ape_note(edges, counts, threshold, unit, step, noise), ha="center", va="top", fontsize=8)
     _save(fig, path)
 
 
-def _ape_note(edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float, unit: str, step: float) -> str:
-    """The APE figures' caption: what a bin counts, and what the right-most bar above B holds."""
+NOISE_NOTE = {"record": "Noise: one bank per record, shared by its copies; records are independent trials.",
+              "fresh": "Noise: independent draws for every input (Cohen et al.)."}
+
+
+def _ape_note(edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float, unit: str, step: float,
+              noise: str) -> str:
+    """The APE figures' caption: what a bin counts, how its inputs depend on each other, and
+    what the right-most bar above B holds."""
     note = (f"Right of B a bin counts records at their own {unit} (one input each); left of B also each record's "
-            f"copies at b' = B - j·{step:g}, {(edges[1] - edges[0]) / step:.0f} per bin.")
+            f"copies at b' = B - j·{step:g}, {(edges[1] - edges[0]) / step:.0f} per bin. {NOISE_NOTE[noise]}")
     filled = np.flatnonzero(sum(counts.values()))
     if len(filled) and edges[filled[-1]] >= threshold:
         last = filled[-1]

@@ -14,36 +14,79 @@ def _num(v, fmt=".2f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def table1(base_accuracy: float, rows: list[dict], unit: str) -> dict:
+def _ci(r: dict, key: str, fmt) -> str:
+    """``value [low, high]`` from a row's ``key``, ``key_low``, ``key_high`` (``fmt``: a formatter)."""
+    if r.get(key) is None:
+        return "-"
+    if f"{key}_low" not in r:
+        return fmt(r[key])
+    return f"{fmt(r[key])} [{fmt(r[key + '_low'])}, {fmt(r[key + '_high'])}]"
+
+
+def table1(base: dict, rows: list[dict], unit: str) -> dict:
     """Table 1 by configuration (``base``, ``sigma_1``, ...), as ``dvc exp show`` displays it;
-    ``rows``: the certify stage's summaries."""
-    table = {"base": {"accuracy": base_accuracy}}
+    ``base``: the train stage's test accuracy with its interval; ``rows``: the certify stage's
+    summaries."""
+    table = {"base": base}
+    keys = ["accuracy", "abstention_rate", "avg_radius", f"avg_radius_{unit}"]
     for m in sorted(rows, key=lambda m: m["sigma"]):
-        table[token("sigma", m["sigma"])] = {k: m[k] for k in
-                                             ("accuracy", "abstention_rate", "avg_radius", f"avg_radius_{unit}")}
+        table[token("sigma", m["sigma"])] = {k: m[k] for k in keys + [f"{k}_{e}" for k in keys for e in ("low", "high")]
+                                             + ["radius_cap", "at_cap_share"]}
     return table
 
 
 def table1_markdown(table: dict, unit: str) -> str:
-    lines = [f"| Model | Accuracy | Abstention | Avg. R | Avg. R ({unit}) | Paper: acc. / abst. / Avg. R |",
-             "|---|---|---|---|---|---|"]
+    """Table 1 with 95% intervals: Clopper-Pearson on the rates, bootstrap over test inputs on Avg. R."""
+    lines = [f"| Model | Accuracy | Abstention | Avg. R | Avg. R ({unit}) | Largest possible R | Positives at it | "
+             "Paper: acc. / abst. / Avg. R |", "|---|---|---|---|---|---|---|---|"]
     for name, r in table.items():
         paper = PAPER_TABLE1.get(name)
         paper = "n/a" if paper is None else " / ".join([_pct(paper[0]), _pct(paper[1]), _num(paper[2])])
         model = "Base" if name == "base" else f"Smoothed, {label(name)}"
-        lines.append(f"| {model} | {_pct(r['accuracy'])} | {_pct(r.get('abstention_rate'))} | "
-                     f"{_num(r.get('avg_radius'), '.3f')} | {_num(r.get(f'avg_radius_{unit}'))} | {paper} |")
+        lines.append(f"| {model} | {_ci(r, 'accuracy', _pct)} | {_ci(r, 'abstention_rate', _pct)} | "
+                     f"{_ci(r, 'avg_radius', lambda v: _num(v, '.3f'))} | {_ci(r, f'avg_radius_{unit}', _num)} | "
+                     f"{_num(r.get('radius_cap'), '.3f')} | {_pct(r.get('at_cap_share'))} | {paper} |")
     return "\n".join(lines) + "\n"
 
 
 def ape_markdown(ape: dict, unit: str) -> str:
-    """One row per APE configuration (``ape``: records by configuration path, in order)."""
+    """One row per APE configuration (``ape``: records by configuration path, in order), with
+    bootstrap intervals over records; then the split of the positives below B by b*."""
     lines = [f"| Classifier | Expansion ({unit}) | Robust expansion | Median certified expansion | "
              "Positives below B | Abstention | Paper expansion |", "|---|---|---|---|---|---|---|"]
     for name, m in ape.items():
-        lines.append(f"| {label(name)} | {m['expansion']:.2f} | {m['expansion_robust']:.2f} | "
-                     f"{m['certified_expansion_median']:.2f} | {m['positives_below_threshold']} | "
+        lines.append(f"| {label(name)} | {_ci(m, 'expansion', _num)} | {_ci(m, 'expansion_robust', _num)} | "
+                     f"{_ci(m, 'certified_expansion_median', _num)} | {m['positives_below_threshold']} | "
                      f"{m['abstention_rate']:.2%} | {_num(PAPER_EXPANSION.get(name))} |")
+    lines += ["", "What each positive below B is, on the records whose boundary b* was located (stage boundary): "
+              "above b* the smoothed classifier itself says 1 (an effect of smoothing); below b* it does not, so the "
+              "certificate is wrong, which CERTIFY allows with probability alpha per input.\n",
+              "| Classifier | Records | Positives below B | Between b* and B | Below b* (failures) | Expected failures "
+              "at most | Inside b*'s interval |", "|---|---|---|---|---|---|---|"]
+    for name, m in ape.items():
+        if "truth" in m:
+            t = m["truth"]
+            lines.append(f"| {label(name)} | {t['records']} | {t['positives_below_threshold']} | {t['smoothing_effect']} | "
+                         f"{t['certification_failures']} | {t['failure_bound']:.1f} | {t['undecided']} |")
+    return "\n".join(lines) + "\n"
+
+
+def boundary_markdown(m: dict, unit: str) -> str:
+    """b* per sigma (``metrics/boundary.json``) and what Avg. R is made of on the sampled records."""
+    sigmas = [k for k in m if k.startswith("sigma_")]
+    lines = [f"## The smoothed classifier's boundary b* ({m['records']} records of D_t,1, B = {m['threshold']:g})\n",
+             f"| Noise | Located | Draws | b* median (5%-95% over records) | B - b* median | b* interval half-width "
+             f"(median / max) | Avg. R ({unit}) | Distance to b* ({unit}) | Largest possible R | Positives at it |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in sigmas:
+        r = m[name]
+        avg = "-" if f"avg_radius_{unit}" not in r else _ci(r, f"avg_radius_{unit}", _num)
+        dist = "-" if f"distance_to_b_star_{unit}" not in r else _ci(r, f"distance_to_b_star_{unit}", _num)
+        lines.append(f"| {label(name)} | {r['located']} | {r['draws']:,} | {r['b_star_median']:.3f} "
+                     f"({r['b_star_q05']:.3f}-{r['b_star_q95']:.3f}) | "
+                     f"{_ci(r, 'threshold_minus_b_star_median', lambda v: format(v, '+.3f'))} | "
+                     f"{r['halfwidth_median']:.3f} / {r['halfwidth_max']:.3f} | {avg} | {dist} | "
+                     f"{_num(r.get(f'radius_cap_{unit}'))} | {_pct(r.get('at_cap_share'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,11 +109,13 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     served = [k for k in m if k == "base" or k.startswith("sigma_")]
     lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} "
              f"{unit} values queried per victim, B = {m['threshold']:g})\n",
+             "95% intervals: bootstrap over victims on the width, Clopper-Pearson on the coverage.\n",
              f"| Served model | Median interval width ({unit}) | Truth inside | Median midpoint error | "
              "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
     for name in served:
         r = m[name]
-        lines.append(f"| {label(name)} | {r['width_median']:.2f} | {r['coverage']:.1%} | {r['midpoint_error_median']:.2f} | "
+        lines.append(f"| {label(name)} | {_ci(r, 'width_median', _num)} | {_ci(r, 'coverage', lambda v: f'{v:.1%}')} | "
+                     f"{r['midpoint_error_median']:.2f} | "
                      f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} |")
     smoothed = [k for k in served if k != "base"]
     lines += ["", "Answers on the grid values inside each victim's certified set [I_lo - R, I_lo] (Definition 2):\n",

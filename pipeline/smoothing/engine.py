@@ -119,45 +119,106 @@ class Smooth:
         """
         if key is None:
             key, self.calls = self.calls, self.calls + 1
-        out = np.zeros((len(x), self.num_classes), dtype=np.int64)
+        return self.counts_passes(x, [(n, stream, key)], offset)[0]
+
+    def counts_passes(self, x, passes: list[tuple[int, int, int]], offset: int = 0) -> list[np.ndarray]:
+        """``counts`` for several passes (n, stream, key) over the same rows of ``x``, each
+        exactly as its own call would give: a chunk of rows is made, and its first-layer
+        product W x + b computed, once for all the passes."""
+        outs = [np.zeros((len(x), self.num_classes), dtype=np.int64) for _ in passes]
         if len(x) == 0:
-            return out
+            return outs
         inputs = self._rows(x, 0, 1).shape[1:]
         shape = inputs if self.factor is None else self.factor.shape[1:]  # one standard-normal draw
         width = inputs if self.factor is None else self.factor.shape[:1]  # where f sees it
-        bank = None
+        banks = [None] * len(passes)
         if self.noise == "shared":
-            bank = self._scale(self._draw(self._seed(key, stream), n, shape))
-            bank = bank.T.contiguous() if self.second is not None else bank  # (h, n) for _two_layers
-        step = max(1, self.chunk // n)  # rows per chunk: about ``chunk`` noisy evaluations
+            banks = [self._scale(self._draw(self._seed(key, stream), n, shape)) for n, stream, key in passes]
+            banks = [b.T.contiguous() for b in banks] if self.second is not None else banks  # (h, n) for _two_layers
+        step = max(1, self.chunk // max(n for n, _, _ in passes))  # rows per chunk: about ``chunk`` noisy evaluations
 
         @torch.inference_mode()
-        def work(start: int) -> np.ndarray:
+        def work(start: int) -> list[np.ndarray]:
             rows = self._rows(x, start, start + step)
-            if bank is None:  # fresh or keyed: each row's draws from its own generator
-                draws = self._buffer("draws", (len(rows), n, *shape))
-                for i in range(len(rows)):
-                    gen = torch.Generator().manual_seed(self._seed(key, stream, offset + start + i, rows[i]))
-                    torch.randn(draws.shape[1:], generator=gen, out=draws[i])
-            if self.second is not None:
-                logits = self._two_layers(rows, bank if bank is not None else draws, n)
-            else:
-                noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
-                lifted = (self._lift(rows, self.first) if self.first is not None else rows)[:, None]
-                if bank is not None:
-                    torch.add(lifted, bank, out=noisy)
+            lifted = self._lift(rows, self.first) if self.first is not None else rows
+            found = []
+            for (n, stream, key), bank in zip(passes, banks):
+                if bank is None:  # fresh or keyed: each row's draws from its own generator
+                    draws = self._buffer("draws", (len(rows), n, *shape))
+                    for i in range(len(rows)):
+                        gen = torch.Generator().manual_seed(self._seed(key, stream, offset + start + i, rows[i]))
+                        torch.randn(draws.shape[1:], generator=gen, out=draws[i])
+                if self.second is not None:
+                    logits = self._two_layers(lifted, bank if bank is not None else draws, n)
                 else:
-                    self._scale(draws, out=noisy).add_(lifted)
-                logits = self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes)
-            return self._count(logits)
+                    noisy = self._buffer("noisy", (len(rows), n, *width))  # x + eps, or W x + b + W eps
+                    if bank is not None:
+                        torch.add(lifted[:, None], bank, out=noisy)
+                    else:
+                        self._scale(draws, out=noisy).add_(lifted[:, None])
+                    logits = self.tail(noisy.flatten(0, 1)).view(len(rows), n, self.num_classes)
+                found.append(self._count(logits))
+            return found
 
         starts = list(range(0, len(x), step))
+        n, stream, _ = passes[0]
         desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
         with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:
-            for start, counts in self._map(work, starts, parallel=bank is None):
-                out[start:start + len(counts)] = counts
-                bar.update(len(counts))
-        return out
+            for start, found in self._map(work, starts, parallel=self.noise != "shared"):
+                for out, counts in zip(outs, found):
+                    out[start:start + len(counts)] = counts
+                bar.update(len(found[0]))
+        return outs
+
+    def line_counts(self, x: torch.Tensor, index: int, values, passes: list[tuple[int, int, int]]) -> list[np.ndarray]:
+        """``counts_passes`` for the rows "``x`` with coordinate ``index`` set to each of
+        ``values``" (a line through input space, such as a record's trajectory), with shared
+        noise: every row of the line sees the same bank of each pass.
+
+        For Linear W1 - ReLU - Linear W2 with two classes the line is solved exactly instead of
+        row by row: with a(t) = a0 + t w the first-layer output at value t, a draw's margin
+        l1 - l0 = c + sum over active units of v_h (a_h(t) + P_h) is piecewise linear in t,
+        unit h switching on or off where a_h(t) + P_h = 0; the units active at each value come
+        from those kinks (sorted search), the margins from cumulative sums (float64). The same
+        f(x + eps) as the generic path, up to float rounding (a draw whose margin is within
+        about 1e-6 of 0 may count differently). Other models take the generic path."""
+        values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
+        if self.noise != "shared" or self.second is None or self.num_classes != 2 or len(self.tail):
+            rows = torch.as_tensor(x).float().repeat(len(values), 1)
+            rows[:, index] = values
+            return self.counts_passes(rows, passes)
+        w1, b1 = self.first.weight.detach().double(), self.first.bias.detach().double()
+        w2, b2 = self.second.weight.detach().double(), self.second.bias.detach().double()
+        x0 = torch.as_tensor(x).double().clone()
+        x0[index] = 0.0
+        a0, w = w1 @ x0 + b1, w1[:, index]
+        v, c = w2[1] - w2[0], float(b2[1] - b2[0])
+        order = torch.argsort(values.double(), stable=True)
+        t = values.double()[order]
+        width = len(t)
+        outs = []
+        for n, stream, key in passes:
+            z = self._scale(self._draw(self._seed(key, stream), n, self.factor.shape[1:])).double() + a0  # (n, h)
+            kink = -z / torch.where(w == 0, 1.0, w)
+            rising, falling = (w > 0).expand_as(z), (w < 0).expand_as(z)
+            lo = torch.where(rising, torch.searchsorted(t, kink.contiguous(), right=True), 0)  # first value with t > kink
+            hi = torch.where(falling, torch.searchsorted(t, kink.contiguous()), width)  # first value with t >= kink
+            hi = torch.where((w == 0) & (z <= 0), 0, hi)  # flat and off: never active
+            active_sum = lambda coef: self._ranges(coef, lo, hi, width)  # noqa: E731 (per draw and value)
+            margin = c + active_sum(v * z) + t * active_sum((v * w).expand_as(z))
+            ones = (margin > 0).sum(0)
+            counts = torch.empty(width, 2, dtype=torch.int64)
+            counts[order] = torch.stack([n - ones, ones], 1)
+            outs.append(counts.numpy())
+        return outs
+
+    @staticmethod
+    def _ranges(coef: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, width: int) -> torch.Tensor:
+        """Per row i and position p < ``width``, the sum of coef[i, h] over the h with
+        lo[i, h] <= p < hi[i, h] (a difference array, then a cumulative sum)."""
+        diff = torch.zeros(len(coef), width + 1, dtype=coef.dtype)
+        diff.scatter_add_(1, lo, coef).scatter_add_(1, hi, -coef)
+        return diff.cumsum(1)[:, :width]
 
     @staticmethod
     def _map(work, starts: list[int], parallel: bool):
@@ -221,14 +282,14 @@ class Smooth:
             return torch.mul(z, self.sigma, out=out)
         return torch.matmul(z, (self.sigma * self.factor).T, out=out)
 
-    def _two_layers(self, rows: torch.Tensor, noise: torch.Tensor, n: int) -> torch.Tensor:
+    def _two_layers(self, a: torch.Tensor, noise: torch.Tensor, n: int) -> torch.Tensor:
         """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
         axis so that W2 is one matrix product per row: relu(a + P) W2^T = max(P, -a) W2^T + a W2^T
-        with a = W1 x + b1 and P = W1 eps (one pass over the hidden activations, not three).
+        with a = W1 x + b1 (given, for rows x) and P = W1 eps (one pass over the hidden
+        activations, not three).
         For two classes and no tail, the margin l1 - l0 (C, n) instead: label 1 iff it is > 0.
         ``noise``: the shared bank W eps as (h, n), or fresh standard-normal draws (C, n, k)."""
-        a = self._lift(rows, self.first)
-        hidden = self._buffer("hidden", (len(rows), a.shape[1], n))
+        hidden = self._buffer("hidden", (len(a), a.shape[1], n))
         if noise.dim() == 2:
             torch.maximum(noise, -a[:, :, None], out=hidden)
         else:
@@ -241,7 +302,7 @@ class Smooth:
             return margin.add_((shift[:, 1] - shift[:, 0])[:, None])
         y = torch.matmul(w2, hidden).add_(shift[:, :, None])
         if len(self.tail):
-            return self.tail(y.transpose(1, 2).flatten(0, 1)).view(len(rows), -1, self.num_classes)
+            return self.tail(y.transpose(1, 2).flatten(0, 1)).view(len(a), -1, self.num_classes)
         return y.transpose(1, 2)
 
     def _count(self, logits: torch.Tensor) -> np.ndarray:

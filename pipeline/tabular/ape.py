@@ -14,6 +14,7 @@ import torch
 
 from ..core.compute import map_rows
 from ..core.metrics import token
+from ..core.seeds import mix
 from ..core.training import predict
 from ..smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from .preprocess import to_standard
@@ -71,17 +72,23 @@ def inference_sets(values: np.ndarray, positive: np.ndarray, radius: np.ndarray)
             (("i_lo", lo), ("i_hi", hi), ("ir_lo", rlo), ("ir_hi", rhi))}
 
 
+def reach(values: np.ndarray, positive: np.ndarray, threshold: float) -> np.ndarray:
+    """Per record, how far below B its positive predictions reach: B minus its lowest value
+    predicted positive, 0 if none is below B."""
+    lowest = np.where(positive, values, np.inf).min(axis=1)
+    return np.where(positive.any(axis=1), np.maximum(threshold - lowest, 0.0), 0.0)
+
+
 def expansion(values: np.ndarray, positive: np.ndarray, threshold: float, quantile: float) -> dict:
     """How far below B positive predictions reach.
 
     ``observed``: B minus the lowest sensitive value predicted positive (the paper's 0.4 to
     1.0); ``robust``: the ``quantile`` of the per-record reach, so one record cannot set it.
     """
-    reach = np.maximum(threshold - np.where(positive, values, np.inf).min(axis=1), 0.0)
-    reach = np.where(positive.any(axis=1), reach, 0.0)
+    r = reach(values, positive, threshold)
     below = positive & (values < threshold)
-    return {"observed": float(reach.max(initial=0.0)), "robust": float(np.quantile(reach, quantile)),
-            "positives_below_threshold": int(below.sum()), "records_reaching_below": int((reach > 0).sum())}
+    return {"observed": float(r.max(initial=0.0)), "robust": float(np.quantile(r, quantile)),
+            "positives_below_threshold": int(below.sum()), "records_reaching_below": int((r > 0).sum())}
 
 
 def summarise(values: np.ndarray, prediction: np.ndarray, radius_units: np.ndarray, threshold: float,
@@ -97,6 +104,20 @@ def summarise(values: np.ndarray, prediction: np.ndarray, radius_units: np.ndarr
             "abstention_rate": float((prediction == -1).mean()),
             "certified_expansion_median": float(np.nanmedian(certified)) if np.isfinite(certified).any() else 0.0,
             }, sets
+
+
+def decompose(values: np.ndarray, positive: np.ndarray, threshold: float, b_lo: np.ndarray, b_hi: np.ndarray,
+              alpha: float) -> dict:
+    """Split the positives below B of records (rows) whose boundary b* lies in [b_lo, b_hi]:
+    ``smoothing_effect`` (value > b_hi: the smoothed classifier g itself is positive there),
+    ``certification_failures`` (value < b_lo: g is not 1 there, so each is a wrong certificate,
+    probability <= alpha per input), ``undecided`` (inside b*'s interval); ``failure_bound``:
+    alpha times the inputs below b_lo, the expected number of failures at most."""
+    below = positive & (values < threshold)
+    effect, under = values > b_hi[:, None], values < b_lo[:, None]
+    return {"positives_below_threshold": int(below.sum()), "smoothing_effect": int((below & effect).sum()),
+            "certification_failures": int((below & under).sum()), "undecided": int((below & ~effect & ~under).sum()),
+            "inputs_below_boundary": int(under.sum()), "failure_bound": float(alpha * under.sum())}
 
 
 ON_EDGE = 1e-6  # a value this close to a bin edge (in bin widths) lies on it
@@ -140,9 +161,14 @@ def certify_augmented(model, aug: Augmented, configs, n0: int, noise: str, seed:
                       compute: dict, progress: bool = True) -> dict[str, dict]:
     """Certify every augmented row for each configuration (abstentions kept: Section 7.2).
 
+    ``noise``: ``record`` (one noise bank per record, shared by the values of its trajectory:
+    records are independent trials, and each trajectory is the counterfactual "the same user,
+    the same noise, another value") or ``fresh`` (independent draws for every row, as in Cohen
+    et al.'s code). Either way each row's draws are i.i.d. N(0, sigma^2 I), so every
+    certificate holds with probability >= 1 - alpha.
     Selection counts are drawn once per sigma and estimation counts once per (sigma, N); each
     alpha reuses them, which is exactly what a separate run with the same draws would give.
-    The rows are counted in chunks where ``compute`` says (``pipeline.core.compute``), each chunk
+    Records are counted in chunks where ``compute`` says (``pipeline.core.compute``), each chunk
     for every configuration at once.
     Returns, per configuration, the prediction and the radius in standardised units (K, P).
     """
@@ -150,8 +176,9 @@ def certify_augmented(model, aug: Augmented, configs, n0: int, noise: str, seed:
     for c in configs:
         passes.setdefault(c.sigma, set()).add(c.n)
     passes = {sigma: sorted(ns) for sigma, ns in passes.items()}
-    parts = list(map_rows(count_rows, len(aug), compute, "ape", progress, model=model, aug=aug, passes=passes, n0=n0,
-                          noise=noise, seed=seed, chunk=chunk))
+    per_chunk = {**compute, "chunk": max(1, compute["chunk"] // aug.values.shape[1])}  # rows -> records
+    parts = list(map_rows(count_records, len(aug.values), per_chunk, "ape", progress, unit="record", model=model,
+                          aug=aug, passes=passes, n0=n0, noise=noise, seed=seed, chunk=chunk))
     counts = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     shape, out = aug.values.shape, {}
     for c in configs:
@@ -160,14 +187,22 @@ def certify_augmented(model, aug: Augmented, configs, n0: int, noise: str, seed:
     return out
 
 
-def count_rows(start: int, stop: int, model, aug: Augmented, passes: dict, n0: int, noise: str, seed: int,
-               chunk: int) -> dict:
-    """Class counts of augmented rows [start, stop) for every sigma (selection: key 0) and every
-    N of that sigma (estimation: key N), with the draws the rows get inside the whole set."""
-    rows, out = aug[start:stop], {}
+def count_records(start: int, stop: int, model, aug: Augmented, passes: dict, n0: int, noise: str, seed: int,
+                  chunk: int) -> dict:
+    """Class counts of the rows of records [start, stop) for every sigma (selection: key 0) and
+    every N of that sigma (estimation: key N), with the draws the rows get inside the whole set:
+    ``fresh``: by row position; ``record``: record k's bank is the shared bank of key (key, k)."""
+    width, out = aug.values.shape[1], {}
     for sigma, ns in passes.items():
-        smooth = Smooth(model, 2, sigma, noise=noise, seed=seed, chunk=chunk)
-        out[sigma, "select"] = smooth.counts(rows, n0, SELECT, key=0, offset=start)
-        for n in ns:
-            out[sigma, n] = smooth.counts(rows, n, ESTIMATE, key=n, offset=start)
+        smooth = Smooth(model, 2, sigma, noise="shared" if noise == "record" else noise, seed=seed, chunk=chunk)
+        keys = [("select", n0, SELECT, 0)] + [(n, n, ESTIMATE, n) for n in ns]
+        if noise == "fresh":
+            found = smooth.counts_passes(aug[start * width:stop * width], [(n, st, code) for _, n, st, code in keys],
+                                         offset=start * width)
+        else:
+            per_record = [smooth.line_counts(torch.from_numpy(aug.records[k]), aug.s, aug.standard[k],
+                                             [(n, st, mix(code, k)) for _, n, st, code in keys])
+                          for k in range(start, stop)]
+            found = [np.concatenate(parts) for parts in zip(*per_record)]
+        out.update({(sigma, name): counts for (name, *_), counts in zip(keys, found)})
     return out

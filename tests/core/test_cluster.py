@@ -66,7 +66,7 @@ def local_ray(ray_env):
 
 
 def table_text(table):
-    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table, "bmi"))
+    return table.to_csv(sep="\t", index=False, float_format="%.6f") + json.dumps(certification_summary(table, "bmi", {"alpha": 0.01, "n": 200}, 1.0, 0, 100))
 
 
 @pytest.mark.parametrize("noise", ["fresh", "shared"])
@@ -88,7 +88,8 @@ def test_certify_table_is_byte_identical_locally_and_on_ray_with_1_or_2_workers(
     assert 0 < (table["predict"] == -1).mean() < 0.2 < (table["radius"] > 0).mean()  # a non-trivial mix
 
 
-def test_ape_certification_is_identical_locally_and_on_ray(local_ray):
+@pytest.mark.parametrize("noise", ["record", "fresh"])
+def test_ape_certification_is_identical_locally_and_on_ray(local_ray, noise):
     torch.manual_seed(1)
     model = mlp(6, 16).eval()
     records = np.random.default_rng(0).normal(size=(12, 6)).astype(np.float32)
@@ -96,7 +97,7 @@ def test_ape_certification_is_identical_locally_and_on_ray(local_ray):
     configs = [ape.Configuration("sigma_1", 1.0, 200, 0.01, 1),
                ape.Configuration("ablation.sigma_3.n_100.alpha_0_99", 3.0, 100, 0.99, 4),
                ape.Configuration("sigma_3", 3.0, 200, 0.01, 1)]
-    args = (model, aug, configs, 50, "shared", 0, 4096)
+    args = (model, aug, configs, 50, noise, 0, 4096)
     local = ape.certify_augmented(*args, {"backend": "local", "chunk": len(aug)}, progress=False)
     remote = ape.certify_augmented(*args, {"backend": "ray", "chunk": 50, "ray": ray_cfg()}, progress=False)
     for name in local:

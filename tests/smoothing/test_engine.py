@@ -7,6 +7,7 @@ from scipy.stats import binom, binomtest, norm
 
 from pipeline.smoothing import (ABSTAIN, ESTIMATE, SELECT, Smooth, binomial_pvalue, certify_from_counts,
                                 clopper_pearson_lower, predict_from_counts)
+from pipeline.tabular.mlp import mlp
 
 NOISES = ["fresh", "shared", "keyed"]
 SECRET = b"test secret"
@@ -229,3 +230,31 @@ def test_keyed_noise_answers_a_repeated_query_identically_and_distinct_inputs_in
 def test_bad_sigma_is_refused():
     with pytest.raises(ValueError, match="sigma"):
         Smooth(linear_classifier([1.0], 0.0), 2, 0.0)
+
+
+@pytest.mark.parametrize("d,h", [(6, 16), (12, 8)])
+def test_line_counts_solve_the_line_exactly_as_the_generic_path_counts_it(d, h):
+    torch.manual_seed(4)
+    model = mlp(d, h).eval()
+    with torch.no_grad():
+        model[0].weight[0, 2] = 0.0  # a unit the line does not move: on or off for the whole line
+    x, values = torch.randn(d), np.linspace(-3, 3, 301)
+    rows = x.repeat(len(values), 1)
+    rows[:, 2] = torch.tensor(values, dtype=torch.float32)
+    passes = [(400, ESTIMATE, 5), (50, SELECT, 9)]
+    smooth = Smooth(model, 2, 1.5, noise="shared", seed=2)
+    generic, line = smooth.counts_passes(rows, passes), smooth.line_counts(x, 2, values[::-1].copy(), passes)
+    for g, l in zip(generic, line):
+        l = l[::-1]  # the line's values were given in the other order
+        assert g.sum() == l.sum() and 0 < g[:, 1].sum() < g.sum()
+        assert np.abs(g - l).sum() <= 2e-5 * g.sum()  # float rounding only: a margin within ~1e-6 of 0
+
+
+def test_line_counts_of_other_noise_modes_take_the_generic_path_unchanged():
+    model = mlp(5, 8).eval()
+    x, values = torch.randn(5), np.linspace(-1, 1, 7)
+    rows = x.repeat(len(values), 1)
+    rows[:, 0] = torch.tensor(values, dtype=torch.float32)
+    smooth = Smooth(model, 2, 1.0, noise="fresh", seed=0)
+    line = smooth.line_counts(x, 0, values, [(100, ESTIMATE, 3)])[0]
+    assert np.array_equal(line, smooth.counts(rows, 100, ESTIMATE, key=3))

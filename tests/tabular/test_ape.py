@@ -1,10 +1,11 @@
 """The augmented set, Definition 2 and the expansion measures on hand-made examples."""
 import numpy as np
 import pytest
+import torch
 
 from pipeline.smoothing import ESTIMATE, SELECT, Smooth, certify_from_counts
 from pipeline.tabular.ape import (Augmented, Configuration, augment, bin_edges, certify_augmented, configurations,
-                                  expansion, histogram, inference_sets, trajectory)
+                                  count_records, expansion, histogram, inference_sets, trajectory)
 from pipeline.tabular.mlp import mlp
 
 META = {"sensitive_mean": 27.0, "sensitive_std": 5.0}
@@ -91,3 +92,23 @@ def test_certify_augmented_in_chunks_of_rows_made_on_the_fly_equals_the_material
     assert lazy["prediction"].shape == (3, 8)
     assert np.array_equal(lazy["prediction"].ravel(), direct.prediction)
     assert np.array_equal(lazy["radius"].ravel(), direct.radius)
+
+
+def test_record_noise_makes_records_independent_trials_and_shares_a_bank_along_each_trajectory():
+    # 200 identical records at one value with p = P(f = 1) = 1/2: independent records give
+    # Binomial(n, 1/2) counts (variance n/4); a bank shared across records would give one count
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.0, 0.0], [0.0, 1.0]]))
+        model[0].bias.zero_()
+    records, n = np.zeros((200, 2), dtype=np.float32), 400
+    values = np.tile([27.0, 27.0, 28.0], (200, 1))  # standardised 0 (p = 1/2), 0 again, 0.2
+    aug = Augmented(records, values, 1, META)
+    ones = count_records(0, 200, model, aug, {1.0: [n]}, 10, "record", 0, 4096)[1.0, n][:, 1].reshape(200, 3)
+    assert np.array_equal(count_records(50, 80, model, aug, {1.0: [n]}, 10, "record", 0, 4096)[1.0, n][:, 1],
+                          ones[50:80].ravel())  # a record's draws do not depend on the chunk it is counted in
+    assert np.array_equal(ones[:, 0], ones[:, 1])  # the same record, the same value: the same draws
+    assert (ones[:, 2] >= ones[:, 0]).all()  # the same draws at a larger value: never fewer ones
+    variance = ones[:, 0].var(ddof=1)
+    assert 0.7 * n / 4 < variance < 1.35 * n / 4  # chi-square(199) bounds at about 1e-4 each side
+    assert abs(ones[:, 0].mean() - n / 2) < 4 * np.sqrt(n / 4 / 200)
