@@ -31,9 +31,11 @@ def run() -> None:
         plot_data.histogram(r.edges, r.counts, unit).to_csv(tmp, index=False)
     titles = {1: f"Figure 1: {unit} of positive predictions on the augmented set (N={sm['n']}, α={sm['alpha']:g})",
               4: f"Figure 4: {unit} of positive predictions, σ={cfg['ablation']['sigma']:g}, N and α varied"}
+    notes = {k: f"expansion {m['expansion']:.2f}\n[{m['expansion_low']:.2f}, {m['expansion_high']:.2f}] {unit}"
+             for k, m in r.metrics.items()}
     for figure, names in r.figures.items():
         ape_histograms(FIGURES[figure], r.edges, {k: r.counts[k] for k in names}, B, titles[figure], unit, cfg["step"],
-                       cfg["noise"], r.boundaries)
+                       cfg["noise"], r.boundaries, notes)
     tree = write_metrics(METRICS, "ape", {"threshold": B, "records": int(len(augmented["values"])), **r.metrics})
     log_stage(params, "ape", {"ape": cfg, "smoothing": {k: sm[k] for k in ("sigmas", "n0", "n", "alpha", "chunk")},
                               "seed": params["seed"], "compute": params["compute"]},

@@ -26,7 +26,8 @@ class ApeResults:
     counts: dict              # configuration -> counts per bin
     metrics: dict             # configuration -> ``ape.summarise`` figures, intervals, decomposition
     figures: dict             # figure number (1, 4) -> its configuration names ("base" in Figure 1)
-    boundaries: dict          # configuration -> (median b*, lowest b_lo, highest b_hi) over the sample
+    boundaries: dict          # configuration -> (median b*, lowest b_lo, highest b_hi) over the sample; base: its
+                              # own flip between the last 0 and the first 1 of each record
 
 
 def _interval(metrics: dict, name: str, statistic, records: int, seed: int, reps: int) -> None:
@@ -36,7 +37,8 @@ def _interval(metrics: dict, name: str, statistic, records: int, seed: int, reps
 def run_ape(model, augmented: dict, meta: dict, params: dict, bounds: pd.DataFrame, progress: bool = True) -> ApeResults:
     """Certify the augmented set (``data/augmented.npz``'s arrays) for every configuration of
     ``ape.configurations`` and summarise each, the base classifier first; ``bounds``: the
-    ``boundary`` stage's table (b* per sampled record and sigma). Expansions carry percentile
+    ``boundary`` stage's table (b* per sampled record and sigma, and the base classifier's own
+    flip ``b_base``). Expansions carry percentile
     bootstrap intervals over records (for the maximum, the interval's top is the maximum)."""
     cfg, smoothing = params["ape"], params["smoothing"]
     values, threshold = augmented["values"], meta["threshold"]
@@ -68,6 +70,10 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, bounds: pd.DataFra
                                        alpha)
             m["truth"]["records"] = int(len(k))
             lines[name] = (float(b["b_star"].median()), float(b["b_lo"].min()), float(b["b_hi"].max()))
+        elif "b_base" in bounds:  # the base classifier's own flip
+            flip = bounds.drop_duplicates("record")["b_base"].dropna()
+            if len(flip):
+                lines[name] = (float(flip.median()), float(flip.min()), float(flip.max()))
         metrics[name] = m
         rows.append(pd.DataFrame({"config": name, "test_index": augmented["test_index"], "value": values[:, 0],
                                   **sets}))
@@ -81,13 +87,16 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
     is made of on the sampled records that ``certified`` (the certify tables by sigma) certifies
     positive: their radius, their distance to b* along the sensitive axis (an upper bound on
     the l2 radius of g) and Cohen et al.'s cap sigma * PhiInv(alpha^(1/N)) (all N votes for 1).
-    Intervals: percentile bootstrap over the sampled records."""
+    Intervals: percentile bootstrap over the sampled records; on B - b*, also each record's
+    Monte Carlo interval (the bootstrap of its lower and of its upper end)."""
     cfg, sm, unit = params["ape"]["boundary"], params["smoothing"], meta["sensitive"]
     K = len(augmented["values"])
     rng = np.random.default_rng(derive_seed(params["seed"], SAMPLE))
     sample = np.sort(rng.choice(K, min(cfg["records"], K), replace=False))
     sigmas = sorted({float(s) for s in sm["sigmas"]} | {float(params["ape"]["ablation"]["sigma"])})
-    tables, metrics = [], {"records": int(len(sample)), "threshold": meta["threshold"]}
+    flip = boundary.base_flip(model, augmented["records"][sample], meta, cfg)
+    tables, metrics = [], {"records": int(len(sample)), "threshold": meta["threshold"],
+                           "base": {"b_star_median": float(np.nanmedian(flip)), "located": int(np.isfinite(flip).sum())}}
     seed, reps, B = params["seed"], params["bootstrap"], meta["threshold"]
     for sigma in sigmas:
         t = boundary.locate(model, augmented["records"][sample], sigma, meta, cfg, params["seed"])
@@ -95,6 +104,7 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
         t.insert(1, "record", sample)
         t.insert(2, "test_index", augmented["test_index"][sample])
         t.insert(3, "value", augmented["values"][sample, 0])
+        t["b_base"] = flip
         tables.append(t)
         ok = t[t["located"]]
         gap, half = B - ok["b_star"].to_numpy(), ((ok["b_hi"] - ok["b_lo"]) / 2).to_numpy()
@@ -104,7 +114,11 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
              "threshold_minus_b_star_median": float(np.median(gap)),
              "halfwidth_median": float(np.median(half)), "halfwidth_max": float(half.max()),
              "halfwidth_target_met": float((half <= cfg["halfwidth"] + 1e-12).mean())}
-        _interval(m, "threshold_minus_b_star_median", lambda i: np.median(gap[i]), len(gap), seed, reps)
+        # the median's interval over records, each record at the far end of its own b* interval
+        far = {"low": B - ok["b_hi"].to_numpy(), "high": B - ok["b_lo"].to_numpy()}
+        for end, values in far.items():
+            bounds = bootstrap_interval(lambda i: np.median(values[i]), len(values), seed, reps)
+            m[f"threshold_minus_b_star_median_{end}"] = bounds[0] if end == "low" else bounds[1]
         if sigma in [float(s) for s in sm["sigmas"]]:
             c = certified[next(s for s in sm["sigmas"] if float(s) == sigma)].set_index("idx")
             rows = c.loc[ok["test_index"]]

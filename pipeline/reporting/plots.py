@@ -21,12 +21,13 @@ def _save(fig, path) -> None:
 
 
 def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], threshold: float,
-                   title: str, unit: str, step: float, noise: str, boundaries: dict) -> None:
+                   title: str, unit: str, step: float, noise: str, boundaries: dict, notes: dict) -> None:
     """Paper Figures 1 and 4: one panel per classifier (``label``), log counts of positive
     predictions on the augmented set per right-closed bin of ``edges``, dashed line at B, bins
     above B in blue and at or below B in orange, and where ``boundaries`` has the panel the
     exact smoothed classifier's boundary b* (median over the sampled records, a red line, with
-    the band from the lowest to the highest end of their intervals). The caption says what a bin
+    the band from the lowest to the highest end of their intervals), and each panel's ``notes``
+    (its expansion with the interval) at the top right. The caption says what a bin
     counts: right of B each record's own value (one per record, so a lone bar far right is one
     record), left of B also the trajectory copies b' = B - j*``step``; and how the ``noise``
     makes records and copies depend on each other."""
@@ -41,6 +42,10 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
             mid, lo, hi = boundaries[name]
             ax.axvspan(lo, hi, color=BOUNDARY, alpha=0.25, linewidth=0)
             ax.axvline(mid, color=BOUNDARY, linewidth=1.2)
+            ax.text(0.97, 0.80, f"b* = {mid:.2f} (B {mid - threshold:+.2f})", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=8, color=BOUNDARY)
+        if name in notes:
+            ax.text(0.97, 0.97, notes[name], transform=ax.transAxes, ha="right", va="top", fontsize=8)
         ax.set_yscale("log")
         ax.set_ylim(0.5, top * 2)  # explicit: a panel with no positives has nothing to autoscale
         if not c.any():
@@ -50,7 +55,8 @@ def ape_histograms(path, edges: np.ndarray, counts: dict[str, np.ndarray], thres
         ax.set_xlabel(f"{unit} (bins of width {width:g})")
     axes[0][0].set_ylabel("positive predictions per bin (log)")
     handles = [Line2D([], [], color="black", linestyle="--", linewidth=1, label=f"B = {threshold:g}"),
-               Line2D([], [], color=BOUNDARY, linewidth=1.2, label="b*: smoothed classifier's boundary"),
+               Line2D([], [], color=BOUNDARY, linewidth=1.2,
+                      label="b*: where the panel's classifier flips (median over the sampled records)"),
                plt.Rectangle((0, 0), 1, 1, color=ABOVE, label="positive predictions above B"),
                plt.Rectangle((0, 0), 1, 1, color=BELOW, label="positive predictions at or below B")]
     fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=8, bbox_to_anchor=(0.5, 0.0), frameon=False)

@@ -37,7 +37,7 @@ def table1(base: dict, rows: list[dict], unit: str) -> dict:
 
 def table1_markdown(table: dict, unit: str) -> str:
     """Table 1 with 95% intervals: Clopper-Pearson on the rates, bootstrap over test inputs on Avg. R."""
-    lines = [f"| Model | Accuracy | Abstention | Avg. R | Avg. R ({unit}) | Largest possible R | Positives at it | "
+    lines = [f"| Model | Accuracy | Abstention | Avg. R | Avg. R ({unit}) | Largest possible R, σ·Φ⁻¹(α^(1/N)) | Positives at it | "
              "Paper: acc. / abst. / Avg. R |", "|---|---|---|---|---|---|---|---|"]
     for name, r in table.items():
         paper = PAPER_TABLE1.get(name)
@@ -87,6 +87,8 @@ def boundary_markdown(m: dict, unit: str) -> str:
                      f"{_ci(r, 'threshold_minus_b_star_median', lambda v: format(v, '+.3f'))} | "
                      f"{r['halfwidth_median']:.3f} / {r['halfwidth_max']:.3f} | {avg} | {dist} | "
                      f"{_num(r.get(f'radius_cap_{unit}'))} | {_pct(r.get('at_cap_share'))} |")
+    lines.append(f"\nThe base classifier itself flips at {m['base']['b_star_median']:.3f} {unit} (median over the "
+                 f"{m['base']['located']} records where it flips inside the searched range).")
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ import torch
 from scipy.stats import norm
 
 from ..core.seeds import derive_seed
+from ..core.training import predict
 from ..smoothing import ESTIMATE, Smooth
 from .preprocess import to_standard
 
@@ -61,6 +62,26 @@ def crossing(values: np.ndarray, p: np.ndarray, level: float = 0.5) -> np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         b = b0 + (level - p0) * (b1 - b0) / (p1 - p0)
     return np.where(first > 0, b, np.nan)
+
+
+def base_flip(model, records: np.ndarray, meta: dict, cfg: dict, steps: int = 20) -> np.ndarray:
+    """Where the base classifier f itself flips from 0 to 1 along each record's trajectory:
+    bisection on [B - below, B + above] (``cfg``: params ``ape.boundary``), ``steps`` halvings;
+    NaN where the two ends do not give 0 and 1."""
+    B, s = meta["threshold"], meta["sensitive_index"]
+
+    def label(values):
+        x = records.copy()
+        x[:, s] = to_standard(values, meta)
+        return predict(model, x, batch=None)
+
+    lo, hi = np.full(len(records), B - cfg["below"]), np.full(len(records), B + cfg["above"])
+    bracketed = (label(lo) == 0) & (label(hi) == 1)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        one = label(mid) == 1
+        hi, lo = np.where(one, mid, hi), np.where(one, lo, mid)
+    return np.where(bracketed, (lo + hi) / 2, np.nan)
 
 
 def locate(model, records: np.ndarray, sigma: float, meta: dict, cfg: dict, seed: int) -> pd.DataFrame:

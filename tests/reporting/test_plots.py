@@ -77,15 +77,22 @@ def test_figure3_log_sigma_two_panels_intervals_and_offset_series(saved):
     assert any(t.get_text().startswith("base model, ASR: 90%") for t in left.get_legend().get_texts())
 
 
-def test_ape_histograms_legend_names_the_threshold_and_the_colours(saved):
+def test_ape_histograms_legend_names_the_threshold_b_star_and_the_colours(saved):
     edges = 33.4 + 0.2 * np.arange(-3, 4)
     plots.ape_histograms("unused.png", edges, {"base": np.array([0, 20, 20, 5, 1, 0]),
-                                               "sigma_1": np.zeros(6, int)}, 33.4, "t", "bmi", 0.01)
+                                               "sigma_1": np.zeros(6, int)}, 33.4, "t", "bmi", 0.01, "record",
+                         {"sigma_1": (33.45, 33.43, 33.47)}, {"base": "expansion 0.60"})
     legend = [t.get_text() for t in saved[0].legends[0].get_texts()]
-    assert legend == ["B = 33.4", "positive predictions above B", "positive predictions at or below B"]
+    assert legend == ["B = 33.4", "b*: where the panel's classifier flips (median over the sampled records)",
+                      "positive predictions above B", "positive predictions at or below B"]
     assert [ax.get_title() for ax in saved[0].axes] == ["base", "σ=1"]
     colours = [tuple(p.get_facecolor()) for p in saved[0].axes[0].patches]
     assert len(set(colours[:3])) == 1 and colours[2] != colours[3]  # orange up to B, blue above
+    base, smoothed = saved[0].axes
+    assert [line.get_xdata()[0] for line in smoothed.get_lines()] == [33.4, 33.45]  # B, then b*
+    assert len(base.get_lines()) == 1 and "b* = 33.45 (B +0.05)" in [t.get_text() for t in smoothed.texts]
+    assert "expansion 0.60" in [t.get_text() for t in base.texts]
+    assert "records are independent trials" in saved[0].texts[-1].get_text()
 
 
 def test_training_curve_shows_train_and_test_accuracy_in_a_second_panel(saved):
