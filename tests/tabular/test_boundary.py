@@ -6,7 +6,7 @@ import torch
 from scipy.stats import norm
 
 from pipeline.tabular.ape import decompose
-from pipeline.tabular.boundary import crossing, locate
+from pipeline.tabular.boundary import base_flip, crossing, locate
 
 META = {"sensitive_mean": 27.0, "sensitive_std": 5.0, "sensitive_index": 1, "threshold": 33.4}
 CFG = {"level": 0.95, "halfwidth": 0.02, "block": 20000, "max_draws": 4000000, "coarse_step": 0.25,
@@ -55,3 +55,9 @@ def test_decompose_splits_positives_below_b_by_the_boundary_interval():
     # record 0: 33.3 above b_hi (effect), 33.2 inside, 33.1 and 33.0 below b_lo; record 1: 33.0 below b_lo
     assert d == {"positives_below_threshold": 5, "smoothing_effect": 1, "certification_failures": 3, "undecided": 1,
                  "inputs_below_boundary": 2 + 5, "failure_bound": pytest.approx(0.07)}
+
+
+def test_the_base_classifier_flips_where_its_threshold_is():
+    records = np.random.default_rng(1).normal(size=(3, 3)).astype(np.float32)
+    flip = base_flip(threshold_classifier(3, 1, 1.2), records, META, CFG)
+    assert flip == pytest.approx(META["sensitive_mean"] + 1.2 * META["sensitive_std"], abs=1e-4)
