@@ -26,9 +26,10 @@ def run() -> None:
     tree = write_metrics(METRICS, "boundary", metrics)
     log_stage(params, "boundary", {"ape": {"boundary": params["ape"]["boundary"]}, "seed": params["seed"]}, tree, [OUT])
     unit = meta["sensitive"]
-    print(f"base       flips at {metrics['base']['b_star_median']:.3f} {unit} (median over records)")
+    if metrics["base"]["located"]:
+        print(f"base       flips at {metrics['base']['b_star_median']:.3f} {unit} (median over records)")
     for name, m in metrics.items():
-        if name.startswith("sigma_"):
+        if name.startswith("sigma_") and m["located"]:
             print(f"{label(name):10s} b* median {m['b_star_median']:.3f} {unit} (B - b* {m['threshold_minus_b_star_median']:+.3f}; "
                   f"interval half-width median {m['halfwidth_median']:.3f}), {m['located']} of {metrics['records']} located")
 

@@ -48,9 +48,11 @@ def edit_params(repo, edit):
 
 def small(p):
     p["data"]["rows"] = 3000
-    p["train"]["epochs"] = 10
+    p["train"]["epochs"] = 40  # 7 batches an epoch: enough for the model to find the BMI threshold
+    p["bootstrap"] = 200
     p["smoothing"].update(sigmas=[1.0], n0=50, n=100)
     p["ape"].update(points=50)
+    p["ape"]["boundary"].update(records=10, block=2000, max_draws=40000)
     p["ape"]["ablation"].update(ns=[50, 100])
     p["images"].update(size=8)
     p["target"].update(epochs=40)  # 45 images, 3 batches an epoch

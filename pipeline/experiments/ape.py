@@ -69,7 +69,8 @@ def run_ape(model, augmented: dict, meta: dict, params: dict, bounds: pd.DataFra
             m["truth"] = ape.decompose(values[k], positive[k], threshold, b["b_lo"].to_numpy(), b["b_hi"].to_numpy(),
                                        alpha)
             m["truth"]["records"] = int(len(k))
-            lines[name] = (float(b["b_star"].median()), float(b["b_lo"].min()), float(b["b_hi"].max()))
+            if len(k):
+                lines[name] = (float(b["b_star"].median()), float(b["b_lo"].min()), float(b["b_hi"].max()))
         elif "b_base" in bounds:  # the base classifier's own flip
             flip = bounds.drop_duplicates("record")["b_base"].dropna()
             if len(flip):
@@ -96,7 +97,9 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
     sigmas = sorted({float(s) for s in sm["sigmas"]} | {float(params["ape"]["ablation"]["sigma"])})
     flip = boundary.base_flip(model, augmented["records"][sample], meta, cfg)
     tables, metrics = [], {"records": int(len(sample)), "threshold": meta["threshold"],
-                           "base": {"b_star_median": float(np.nanmedian(flip)), "located": int(np.isfinite(flip).sum())}}
+                           "base": {"located": int(np.isfinite(flip).sum())}}
+    if np.isfinite(flip).any():
+        metrics["base"]["b_star_median"] = float(np.nanmedian(flip))
     seed, reps, B = params["seed"], params["bootstrap"], meta["threshold"]
     for sigma in sigmas:
         t = boundary.locate(model, augmented["records"][sample], sigma, meta, cfg, params["seed"])
@@ -107,6 +110,9 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
         t["b_base"] = flip
         tables.append(t)
         ok = t[t["located"]]
+        if ok.empty:  # p-hat does not cross 1/2 inside the searched range for any record
+            metrics[token("sigma", sigma)] = {"located": 0, "draws": int(t["draws"].iloc[0])}
+            continue
         gap, half = B - ok["b_star"].to_numpy(), ((ok["b_hi"] - ok["b_lo"]) / 2).to_numpy()
         m = {"located": int(len(ok)), "draws": int(t["draws"].iloc[0]),
              "b_star_median": float(np.median(ok["b_star"])), "b_star_q05": float(np.quantile(ok["b_star"], 0.05)),

@@ -80,6 +80,9 @@ def boundary_markdown(m: dict, unit: str) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name in sigmas:
         r = m[name]
+        if not r["located"]:
+            lines.append(f"| {label(name)} | 0 | {r['draws']:,} | not located in the searched range | - | - | - | - | - | - |")
+            continue
         avg = "-" if f"avg_radius_{unit}" not in r else _ci(r, f"avg_radius_{unit}", _num)
         dist = "-" if f"distance_to_b_star_{unit}" not in r else _ci(r, f"distance_to_b_star_{unit}", _num)
         lines.append(f"| {label(name)} | {r['located']} | {r['draws']:,} | {r['b_star_median']:.3f} "
@@ -87,8 +90,9 @@ def boundary_markdown(m: dict, unit: str) -> str:
                      f"{_ci(r, 'threshold_minus_b_star_median', lambda v: format(v, '+.3f'))} | "
                      f"{r['halfwidth_median']:.3f} / {r['halfwidth_max']:.3f} | {avg} | {dist} | "
                      f"{_num(r.get(f'radius_cap_{unit}'))} | {_pct(r.get('at_cap_share'))} |")
-    lines.append(f"\nThe base classifier itself flips at {m['base']['b_star_median']:.3f} {unit} (median over the "
-                 f"{m['base']['located']} records where it flips inside the searched range).")
+    if m["base"]["located"]:
+        lines.append(f"\nThe base classifier itself flips at {m['base']['b_star_median']:.3f} {unit} (median over the "
+                     f"{m['base']['located']} records where it flips inside the searched range).")
     return "\n".join(lines) + "\n"
 
 
