@@ -233,7 +233,7 @@ def test_stages_on_a_two_node_cluster_write_byte_identical_outputs(repo, two_nod
     finally:
         (repo / "params.yaml").write_text(original)
     for node in two_nodes["dirs"]:  # both nodes did part of the work
-        assert _ran_on(node, "certify_rows") and _ran_on(node, "count_rows"), node
+        assert _ran_on(node, "certify_rows") and _ran_on(node, "count_records"), node
     assert "Data and pipelines are up to date" in sh(repo, "dvc", "status").stdout
 
 
