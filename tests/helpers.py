@@ -26,7 +26,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvc/plots",
            ".dvcignore", ".gitignore"]
-STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "ape", "attribute_attack", "report",
+STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "boundary", "ape", "attribute_attack", "report",
           "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses"}
 
 
