@@ -1,8 +1,6 @@
 """DVC stage ``invert``: BREP-MI against the base target, the smoothed target over the sigma x N
 grid (paper Section 6) and the MID targets: ASR, accuracy, queries and the reconstructions.
 One attack per task on ``compute``'s backend (local or Ray)."""
-import torch
-
 from pipeline.core.cli import execute
 from pipeline.core.io import atomic_path, read_json, read_npz
 from pipeline.core.metrics import label, write_metrics
@@ -19,7 +17,6 @@ ATTACKS, METRICS, FIGURE = "results/inversion/attacks.tsv", "metrics/inversion.j
 
 def run() -> None:
     params = load_params()
-    torch.set_num_threads(1)  # tiny batches of small images: torch's thread team only spins on a shared CPU
     a, meta = read_npz(DATASET), read_json(META)
     classes, shape = len(meta["classes"]), meta["shape"]
     target = load_network("target", "models/target.pt", shape, classes)
@@ -34,8 +31,9 @@ def run() -> None:
     log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, tree,
               [FIGURE, ATTACKS])
     for config, m in metrics.items():
-        print(f"{label(config):22s} ASR {m['asr']:.0%}  accuracy {m['accuracy']:.0%} (test {m['accuracy_test']:.2%})  "
-              f"queries/attack {m['queries_mean']:.0f}")
+        print(f"{label(config):22s} ASR {m['asr']:.0%} (no attack {m['asr_no_attack']:.0%}, lift {m['lift']:+.0%})  "
+              f"nearer private {m['nearer_private']:.0%}  KNN {m['knn_distance']:.2f}  test accuracy "
+              f"{m['accuracy_test']:.1%}{' (at chance)' if m['at_chance'] else ''}")
 
 
 if __name__ == "__main__":

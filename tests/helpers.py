@@ -54,7 +54,7 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["boundary"].update(records=10, block=2000, max_draws=40000)
     p["ape"]["ablation"].update(ns=[50, 100])
-    p["images"].update(size=8)
+    p["images"].update(size=8, identities=20, per_identity=40)
     p["target"].update(epochs=40)  # 45 images, 3 batches an epoch
     p["mid"].update(betas=[0.01], epochs=30)
     p["evaluator"].update(epochs=2)

@@ -51,19 +51,24 @@ def test_metrics_show_holds_table_1_and_ape(repo):
 def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     data = shown(repo)
     inv = data["metrics/inversion.json"]
-    assert set(inv) == {"base", "rp", "mid"}
+    assert set(inv) == {"base", "rp", "mid", "held_out"} and inv["held_out"]["images"] > 0
     inv = {"base": inv["base"], "rp": inv["rp"]["sigma_0_1"]["n_10"], "mid": inv["mid"]["beta_0_01"]}
     for m in inv.values():
-        assert 0 <= m["asr"] <= 1 and 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test"] <= 1
+        assert 0 <= m["asr_low"] <= m["asr"] <= m["asr_high"] <= 1 and 0 <= m["asr_no_attack"] <= 1
+        assert m["lift_low"] <= m["lift"] <= m["lift_high"] and m["at_chance"] in (0, 1)
+        assert 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test_low"] <= m["accuracy_test"] <= 1
         assert 0 < m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
+        assert m["no_start"] + m["no_reconstruction"] + m["reconstructions"] == m["attacks"]
+    assert "asr_change_low" in inv["rp"] and "asr_change" not in inv["base"]
     assert data["metrics/target.json"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
     assert len(attacks) == 1 + 3 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
     for m in inv.values():
-        assert m["attacks"] == 2 * 2 and m["accuracy_images"] == 5 and m["accuracy_test_images"] > 0
+        assert m["attacks"] == 2 * 2 and m["accuracy_images"] == 10 and m["accuracy_test_images"] > 0
     for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| RP, σ=0.1, N=10 |" in (repo / "reports/inversion.md").read_text()
+    report = (repo / "reports/inversion.md").read_text()
+    assert "| RP, σ=0.1, N=10 |" in report and "Held-out private images" in report
     assert set(data["metrics/mid.json"]) == {"beta_0_01"}
 
 

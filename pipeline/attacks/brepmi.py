@@ -93,34 +93,65 @@ def sphere(z: torch.Tensor, count: int, radius: float, gen: torch.Generator) -> 
 def attack(G: Callable, oracle: Oracle, start: np.ndarray, target: int, cfg: Config,
            gen: torch.Generator) -> Result:
     """One BREP-MI attack on class ``target`` from latent ``start`` (labelled ``target``)."""
-    z = torch.as_tensor(start, dtype=torch.float32)
-    radius, it, last_growth = float(cfg.radius), 0, 0
-    growths = rejected = 0
-    used0 = oracle.queries
-    reconstruction, path, stop = None, [z.numpy().copy()], "converged"
-    while it - last_growth < cfg.max_iters_at_radius:
-        if oracle.queries - used0 + cfg.points + 1 > cfg.max_queries:
-            stop = "budget"
-            break
-        step = min(radius / cfg.step_divisor, cfg.max_step)
-        u = sphere(z, cfg.points, radius, gen)
-        inside = oracle(G(z + u)) == target
-        grew = int(inside.sum()) >= cfg.grow_at
-        if grew:
-            radius *= cfg.expansion
-            last_growth = it
-            growths += 1
-        weight = torch.from_numpy(inside.astype(np.float32) - 1.0)  # 0 inside, -1 outside
-        direction = (weight.view(-1, *[1] * z.dim()) * u).mean(dim=0) / radius
-        candidate = (z + step * direction).clamp(-cfg.clamp, cfg.clamp)
-        if oracle(G(candidate[None]))[0] != target:
-            rejected += 1
-            continue
-        z = candidate
-        path.append(z.numpy().copy())
-        if grew:
-            reconstruction = z.numpy().copy()
-            continue
-        it += 1
-    return Result(target, np.asarray(start), reconstruction, radius, growths, it, rejected,
-                  oracle.queries - used0, stop, path)
+    return attacks(G, oracle, [start], [target], cfg, [gen])[0]
+
+
+class _Walk:
+    """The state of one attack between iterations."""
+
+    def __init__(self, start: np.ndarray, target: int, cfg: Config):
+        self.start, self.target = np.asarray(start), target
+        self.z = torch.as_tensor(start, dtype=torch.float32)
+        self.radius, self.it, self.last_growth = float(cfg.radius), 0, 0
+        self.growths = self.rejected = self.queries = 0
+        self.reconstruction, self.path, self.stop = None, [self.z.numpy().copy()], None
+
+    def result(self) -> Result:
+        return Result(self.target, self.start, self.reconstruction, self.radius, self.growths, self.it,
+                      self.rejected, self.queries, self.stop, self.path)
+
+
+def attacks(G: Callable, oracle: Oracle, starts: list[np.ndarray], targets: list[int], cfg: Config,
+            gens: list[torch.Generator]) -> list[Result]:
+    """BREP-MI attacks in lockstep: attack i on class ``targets[i]`` from latent ``starts[i]``,
+    its sphere points drawn from ``gens[i]``. Each round, every attack still running makes one
+    iteration, and the round's queries go to ``oracle`` as two batches (all the sphere points,
+    then all the candidate steps). Every attack takes exactly the steps it would take alone;
+    only the batching of the queries (one call instead of one per attack) differs."""
+    walks = [_Walk(z, c, cfg) for z, c in zip(starts, targets)]
+    while True:
+        for w in walks:
+            if w.stop is None and w.it - w.last_growth >= cfg.max_iters_at_radius:
+                w.stop = "converged"
+            elif w.stop is None and w.queries + cfg.points + 1 > cfg.max_queries:
+                w.stop = "budget"
+        live = [(w, g) for w, g in zip(walks, gens) if w.stop is None]
+        if not live:
+            return [w.result() for w in walks]
+        steps = [min(w.radius / cfg.step_divisor, cfg.max_step) for w, _ in live]  # the radius before any growth
+        us = [sphere(w.z, cfg.points, w.radius, g) for w, g in live]
+        labels = oracle(G(torch.cat([w.z + u for (w, _), u in zip(live, us)])))
+        candidates, grown = [], []
+        for j, ((w, _), u, step) in enumerate(zip(live, us, steps)):
+            inside = labels[j * cfg.points:(j + 1) * cfg.points] == w.target
+            grew = int(inside.sum()) >= cfg.grow_at
+            if grew:
+                w.radius *= cfg.expansion
+                w.last_growth = w.it
+                w.growths += 1
+            weight = torch.from_numpy(inside.astype(np.float32) - 1.0)  # 0 inside, -1 outside
+            direction = (weight.view(-1, *[1] * w.z.dim()) * u).mean(dim=0) / w.radius
+            candidates.append((w.z + step * direction).clamp(-cfg.clamp, cfg.clamp))
+            grown.append(grew)
+        kept = oracle(G(torch.stack(candidates)))
+        for (w, _), candidate, grew, label in zip(live, candidates, grown, kept):
+            w.queries += cfg.points + 1
+            if label != w.target:  # the step left the class: rejected, the iteration is repeated
+                w.rejected += 1
+                continue
+            w.z = candidate
+            w.path.append(w.z.numpy().copy())
+            if grew:
+                w.reconstruction = w.z.numpy().copy()
+                continue
+            w.it += 1

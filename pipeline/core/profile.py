@@ -16,7 +16,8 @@ from .params import load_params
 from .tracking import flatten
 
 
-def overrides(profile: str | Path, params: str | Path = "params.yaml") -> list[str]:
+def apply(profile: str | Path, params: str | Path = "params.yaml") -> tuple[dict, dict]:
+    """The profile's changes (dotted key -> value) and params.yaml with them applied, validated."""
     profile = Path(profile)
     if not profile.is_file():
         raise PipelineError(f"{profile}: not found; fix: give a file from profiles/")
@@ -31,7 +32,11 @@ def overrides(profile: str | Path, params: str | Path = "params.yaml") -> list[s
     with tempfile.TemporaryDirectory() as tmp:  # validate what the experiment will run
         path = Path(tmp) / "params.yaml"
         path.write_text(yaml.safe_dump(merged))
-        load_params(path)
+        return changes, load_params(path)
+
+
+def overrides(profile: str | Path, params: str | Path = "params.yaml") -> list[str]:
+    changes, _ = apply(profile, params)
     args = []
     for key, value in changes.items():
         args += ["-S", f"{key}={json.dumps(value, separators=(',', ':'))}"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..attacks.membership import ATTACKS
 from ..core.metrics import configurations, label
+from .tables import ci_cell
 
 FAMILIES = ("none", "output perturbation", "MID", "RP")
 
@@ -28,7 +29,10 @@ def table(inversion: dict, membership: dict) -> dict[str, dict]:
     rows: dict[str, dict] = {}
     for config, m in configurations(inversion, "asr").items():
         name = "none" if config == "base" else config
-        rows.setdefault(name, {}).update(brepmi_asr=m["asr"], test_accuracy=m["accuracy_test"])
+        rows.setdefault(name, {}).update(
+            {f"brepmi_{k}{end}": m[k + end] for k in ("asr", "asr_no_attack", "lift") for end in ("", "_low", "_high")},
+            test_accuracy=m["accuracy_test"], test_accuracy_low=m["accuracy_test_low"],
+            test_accuracy_high=m["accuracy_test_high"], at_chance=m["at_chance"])
     for name, m in configurations(membership, "attacks").items():
         row = rows.setdefault(name, {})
         row.setdefault("test_accuracy", m["test_accuracy"])
@@ -38,8 +42,8 @@ def table(inversion: dict, membership: dict) -> dict[str, dict]:
         row["best_tpr_at_1pct_fpr"] = max(r["tpr_at_1pct_fpr"] for r in applicable)
         if name == "output_perturbation":
             row.update({k: m[k] for k in ("fraction_perturbed", "mean_delta_l2", "labels_changed") if k in m})
-    if "output_perturbation" in rows and "brepmi_asr" in rows.get("none", {}):
-        rows["output_perturbation"]["brepmi_asr"] = rows["none"]["brepmi_asr"]  # same labels: same attack
+    if "output_perturbation" in rows and "brepmi_asr" in rows.get("none", {}):  # same labels: same attack
+        rows["output_perturbation"].update({k: v for k, v in rows["none"].items() if k.startswith("brepmi_")})
     for name, row in rows.items():
         row["family"] = family(name)
 
@@ -62,16 +66,23 @@ def markdown(rows: dict[str, dict], target: dict) -> str:
     lines = ["## Defenses x attacks (image target)\n",
              f"Undefended target: train accuracy {target['train_accuracy']:.2%}, test accuracy "
              f"{target['test_accuracy']:.2%} (gap {target['train_accuracy'] - target['test_accuracy']:.2%}).\n",
-             "| Defense | Test accuracy | BREP-MI ASR | " + " | ".join(ATTACKS) + " | Best AUC | Best TPR at 1% FPR |",
-             "|---|---|---|" + "---|" * len(ATTACKS) + "---|---|"]
+             "| Defense | Test accuracy | BREP-MI ASR | ASR, no attack | Lift | " + " | ".join(ATTACKS)
+             + " | Best AUC | Best TPR at 1% FPR |",
+             "|---|---|---|---|---|" + "---|" * len(ATTACKS) + "---|---|"]
     for name, row in rows.items():
         best = row.get("best_auc")
-        lines.append(f"| {label(name)} | {row['test_accuracy']:.2%} | {pct(row.get('brepmi_asr'))} | "
+        chance = " (at chance)" if row.get("at_chance") else ""
+        lines.append(f"| {label(name)} | {ci_cell(row, 'test_accuracy', lambda v: pct(v, 1))}{chance} | "
+                     f"{ci_cell(row, 'brepmi_asr', pct)} | {ci_cell(row, 'brepmi_asr_no_attack', pct)} | "
+                     f"{ci_cell(row, 'brepmi_lift', lambda v: f'{v:+.0%}')} | "
                      + " | ".join(_cell(row, a) for a in ATTACKS)
                      + f" | {'–' if best is None else f'{best:.3f}'} | {pct(row.get('best_tpr_at_1pct_fpr'), 1)} |")
-    lines += ["", "Membership cells are ROC AUCs (0.5 = chance). n/a: not applicable by construction (RP releases "
+    lines += ["", "Intervals: 95% (Wilson on rates, bootstrap over attacks on the lift). *ASR, no attack*: the "
+              "evaluator on the attack's starts, the chance baseline of ASR; *lift*: ASR minus it. *At chance*: the "
+              "test accuracy's interval reaches chance, so a low ASR there is no protection. Membership cells are "
+              "ROC AUCs (0.5 = chance). n/a: not applicable by construction (RP releases "
               "a label only, so attacks reading confidence vectors have nothing to read). –: not run for this "
-              "configuration. Output perturbation keeps every label, so its BREP-MI ASR is the undefended one "
+              "configuration. Output perturbation keeps every label, so its BREP-MI columns are the undefended ones "
               "by construction."]
     if "fraction_perturbed" in rows.get("output_perturbation", {}):
         op = rows["output_perturbation"]

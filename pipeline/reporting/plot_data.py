@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from ..core.metrics import label
-from ..smoothing.stats import clopper_pearson_interval
 
 
 def histogram(edges: np.ndarray, counts: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
@@ -35,8 +34,6 @@ def interval_curve(x_name: str, x: list[float], y_name: str, series: dict[str, l
                          for name, points in series.items() for xi, (est, lo, hi) in zip(x, points)])
 
 
-def rate(m: dict, measure: str, count: str) -> tuple[float, float, float]:
-    """The rate ``m[measure]`` over ``m[count]`` trials and its two-sided 95% Clopper-Pearson interval."""
-    n = m[count]
-    lo, hi = clopper_pearson_interval(round(m[measure] * n), n)
-    return m[measure], float(lo), float(hi)
+def interval(m: dict, measure: str) -> tuple[float, float, float]:
+    """The estimate ``m[measure]`` and its interval (``<measure>_low``, ``<measure>_high``)."""
+    return m[measure], m[f"{measure}_low"], m[f"{measure}_high"]

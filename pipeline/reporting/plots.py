@@ -160,47 +160,67 @@ def _placeholder(ax, image_shape, reason: str) -> None:
             color="black")
 
 
-def inversion_comparison(path, private: np.ndarray, classes: list[str], rows: dict[str, dict]) -> None:
-    """BREP-MI reconstructions of every configuration side by side: the first row shows the
-    private training image of each attacked class (the target's most confident one), then one
-    row per configuration (``label`` and ASR), one column per attack (class x restart).
-    Frame green: the evaluator labels the reconstruction as the attacked class; red: it does
-    not, or there is no reconstruction (a grey tile naming why). ``rows[config]``: images
-    (targets, restarts, C, H, W), has_image, ok, captions (targets, restarts), asr."""
-    targets, restarts = next(iter(rows.values()))["ok"].shape
-    cols = targets * restarts
-    fig = plt.figure(figsize=(0.95 * cols + 1.8, 0.95 * (len(rows) + 1) + 1.0))
-    grid = fig.add_gridspec(len(rows) + 1, cols, hspace=0.08, wspace=0.08)
+def inversion_comparison(path, private: np.ndarray, classes: list[str], train_x: np.ndarray, public_x: np.ndarray,
+                         restarts: int, rows: dict[str, dict]) -> None:
+    """BREP-MI reconstructions beside their nearest neighbours, every configuration: the first
+    row shows each attacked class's most confident private training image; then per
+    configuration (``label``, ASR, "at chance" when its test accuracy is) and class, the first
+    restart's reconstruction, its nearest private training image of the class and its nearest
+    public image (pixel l2, distance captioned). Reconstruction frame green: the evaluator labels
+    it the attacked class, red: another class; the nearer neighbour has the thick frame.
+    ``rows[config]``: images (attacks, C, H, W; NaN: none), judged (``inversion.judge`` rows),
+    asr, at_chance, missing (per attack, what its grey tile says when it has no image)."""
+    targets = len(classes)
+    fig = plt.figure(figsize=(0.62 * 3 * targets + 2.0, 0.66 * (len(rows) + 1) + 0.9))
+    grid = fig.add_gridspec(len(rows) + 1, 3 * targets + targets - 1,
+                            width_ratios=([1, 1, 1, 0.25] * targets)[:-1], hspace=0.1, wspace=0.05)
+    col = lambda c, j: 4 * c + j  # noqa: E731 (tile j of class c's triple)
     for c in range(targets):
-        ax = fig.add_subplot(grid[0, c * restarts:(c + 1) * restarts])
+        ax = fig.add_subplot(grid[0, col(c, 0)])
         _show(ax, private[c])
         _frame(ax, "black", 1.0)
-        ax.set_title(f"class {classes[c]}", fontsize=8)
+        ax.set_title(f"class {classes[c]}", fontsize=7, loc="left")
         if c == 0:
             ax.set_ylabel("private\ntraining image", fontsize=8, rotation=0, ha="right", va="center")
+        for j, name in ((1, "nearest\nprivate"), (2, "nearest\npublic")):
+            ax = fig.add_subplot(grid[0, col(c, j)])
+            ax.axis("off")
+            ax.text(0.5, 0.2, name, transform=ax.transAxes, ha="center", va="bottom", fontsize=6)
     for r, (config, row) in enumerate(rows.items(), start=1):
+        judged = row["judged"]
         for c in range(targets):
-            for k in range(restarts):
-                ax = fig.add_subplot(grid[r, c * restarts + k])
-                if row["has_image"][c, k]:
-                    _show(ax, row["images"][c, k])
-                    _caption(ax, row["captions"][c, k], "tab:green" if row["ok"][c, k] else "tab:red")
-                else:
-                    _placeholder(ax, private.shape, row["captions"][c, k])
-                _frame(ax, "tab:green" if row["ok"][c, k] else "tab:red")
-                if c == k == 0:
-                    ax.set_ylabel(f"{label(config)}\nASR {row['asr']:.0%}", fontsize=8, rotation=0, ha="right",
-                                  va="center")
+            i = c * restarts  # the first restart of class c
+            ax = tile = fig.add_subplot(grid[r, col(c, 0)])
+            if judged["label"].iat[i] < 0:
+                _placeholder(ax, private.shape, row["missing"][i])
+                _frame(ax, "tab:red")
+                for j in (1, 2):
+                    fig.add_subplot(grid[r, col(c, j)]).axis("off")
+            else:
+                ok = bool(judged["success"].iat[i])
+                _show(ax, row["images"][i])
+                _caption(ax, f"eval {judged['label'].iat[i]}", "tab:green" if ok else "tab:red")
+                _frame(ax, "tab:green" if ok else "tab:red")
+                nearer = bool(judged["nearer_private"].iat[i])
+                for j, pool, key, thick in ((1, train_x, "private", nearer), (2, public_x, "public", not nearer)):
+                    ax = fig.add_subplot(grid[r, col(c, j)])
+                    _show(ax, pool[judged[key].iat[i]])
+                    _caption(ax, f"{judged[key + '_distance'].iat[i]:.2f}", "0.25")
+                    _frame(ax, "tab:blue" if thick else "0.6", 2.5 if thick else 0.8)
+            if c == 0:
+                chance = "\nat chance" if row["at_chance"] else ""
+                tile.set_ylabel(f"{label(config)}\nASR {row['asr']:.0%}{chance}", fontsize=8, rotation=0,
+                                ha="right", va="center")
     handles = [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="tab:green", linewidth=2,
-                             label="evaluator labels it the attacked class"),
+                             label="evaluator labels it the attacked class (caption: its label)"),
                plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="tab:red", linewidth=2,
-                             label="evaluator labels it another class (caption: its label)"),
-               plt.Rectangle((0, 0), 1, 1, facecolor="0.8", edgecolor="tab:red", linewidth=2,
-                             label="no reconstruction (caption: why)")]
+                             label="another class, or no reconstruction (grey)"),
+               plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="tab:blue", linewidth=2,
+                             label="the nearer neighbour (caption: pixel l2 distance)")]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0), frameon=False)
-    fig.suptitle(f"BREP-MI reconstructions per defense: {restarts} restart(s) per attacked class, "
-                 "first restart left", fontsize=10)
-    fig.subplots_adjust(left=0.16, right=0.99, top=1 - 0.8 / fig.get_figheight(), bottom=0.01)
+    fig.suptitle(f"BREP-MI reconstructions and their nearest private and public images: the first of {restarts} "
+                 "restarts per class (all attacks: results/inversion/attacks.tsv)", fontsize=10)
+    fig.subplots_adjust(left=0.09, right=0.995, top=1 - 0.55 / fig.get_figheight(), bottom=0.01)
     _save(fig, path)
 
 
@@ -213,42 +233,58 @@ def _rates(ax, x, rate, lo, hi, **style) -> None:
     ax.errorbar(x, rate, yerr=[rate - lo, hi - rate], capsize=3, markersize=5, linewidth=1.2, **style)
 
 
+FIGURE3_PANELS = (("Model inversion (BREP-MI)", "attack success rate (fraction of attacks)", ("asr", "asr_no_attack")),
+                  ("What the attack adds", "lift: ASR − ASR with no attack", ("lift",)),
+                  ("Utility of the smoothed target", "accuracy (fraction correct)", ("accuracy_test", "accuracy")))
+
+
 def figure3(path, sigmas: list[float], ns: list[int], series: dict[str, dict], base: dict[str, tuple],
-            names: dict[str, str]) -> None:
-    """Paper Figure 3: against sigma (log axis), BREP-MI's attack success rate (left) and the
-    accuracy of the smoothed target (right), one colour and marker per N (N side by side: a
-    small offset along sigma); bars: 95% Clopper-Pearson intervals. The base model as a black
-    line with its interval as a band. ``series[measure][n]`` = (rates, lows, highs) over
-    ``sigmas``, ``base[measure]`` = (rate, low, high); measure ``asr`` goes left, the others
-    right (the first solid, the next dashed with hollow markers), each named by ``names``."""
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2), sharex=True)
+            names: dict[str, str], at_chance: dict[int, list[bool]], chance: float) -> None:
+    """Paper Figure 3, with the baselines that make it readable: against sigma (log axis), per
+    N (a colour and marker each, side by side: a small offset along sigma), BREP-MI's ASR and
+    its chance baseline (the evaluator on the attack's starts; hollow markers, dotted), the lift
+    between them, and the smoothed target's accuracy (test split solid, most confident image
+    per class dashed) over the chance line. Bars: 95% intervals (Wilson; bootstrap for the
+    lift). The base model: a black line with its interval as a band. A grey cross marks every
+    configuration whose test accuracy is at chance (``at_chance[n]`` over ``sigmas``): a low
+    ASR there says the model stopped working. ``series[measure][n]`` = (rates, lows, highs)
+    over ``sigmas``, ``base[measure]`` = (rate, low, high), ``names[measure]`` its legend name."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), sharex=True)
     spread = 0.04 * (np.arange(len(ns)) - (len(ns) - 1) / 2)  # offsets in decades of sigma
-    panels = {0: [m for m in series if m == "asr"], 1: [m for m in series if m != "asr"]}
-    for p, measures in panels.items():
+    for ax, (title, ylabel, measures) in zip(axes, FIGURE3_PANELS):
         for j, measure in enumerate(measures):
-            style, line = ("-", "-") if j == 0 else ("--", ":")
+            style, line = ("-", "-") if j == 0 else ((":", ":") if measure.endswith("no_attack") else ("--", "--"))
             for i, n in enumerate(ns):
                 x = np.asarray(sigmas, dtype=float) * 10 ** spread[i]
-                _rates(axes[p], x, *series[measure][n], color=f"C{i}", marker=MARKERS[i % len(MARKERS)],
+                _rates(ax, x, *series[measure][n], color=f"C{i}", marker=MARKERS[i % len(MARKERS)],
                        linestyle=style, markerfacecolor=f"C{i}" if j == 0 else "white",
                        label=f"{names[measure]}, N={n}")
+                if j == 0:
+                    down = np.asarray(at_chance[n], dtype=bool)
+                    ax.scatter(x[down], np.asarray(series[measure][n][0])[down], s=140, marker="x", color="0.45",
+                               zorder=5, label="test accuracy at chance" if i == 0 else None)
             rate, lo, hi = base[measure]
-            axes[p].axhspan(lo, hi, color="black", alpha=0.08, linewidth=0)
-            axes[p].axhline(rate, color="black", linestyle=line, linewidth=1,
-                            label=f"base model, {names[measure]}: {rate:.0%} (band: 95% interval)")
-    for ax, ylabel, title in ((axes[0], "attack success rate (fraction of attacks)", "Model inversion (BREP-MI)"),
-                              (axes[1], "accuracy (fraction correct)", "Utility of the smoothed target")):
+            ax.axhspan(lo, hi, color="black", alpha=0.08, linewidth=0)
+            ax.axhline(rate, color="black", linestyle=line, linewidth=1,
+                       label=f"base model, {names[measure]}: {rate:.0%} (band: 95% interval)")
+        if measures[0] == "lift":
+            ax.axhline(0, color="0.3", linewidth=0.8)
+            ax.set_ylim(-1.03, 1.03)
+        else:
+            ax.set_ylim(-0.03, 1.03)
+        if measures[0] == "accuracy_test":
+            ax.axhline(chance, color="0.4", linestyle=(0, (1, 3)), linewidth=1.2, label=f"chance: {chance:.0%}")
         ax.set_xscale("log")
         ax.set_xticks(sigmas, [f"{s:g}" for s in sigmas])
         ax.minorticks_off()
         ax.set_xlabel("σ (noise standard deviation, pixel units; log scale)")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(-0.03, 1.03)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
-    fig.suptitle("Figure 3: BREP-MI against the smoothed target (bars: 95% Clopper-Pearson intervals)", fontsize=11)
-    fig.subplots_adjust(wspace=0.25)
+    fig.suptitle("Figure 3: BREP-MI against the smoothed target, beside its chance baseline "
+                 "(bars: 95% intervals)", fontsize=11)
+    fig.subplots_adjust(wspace=0.28)
     _save(fig, path)
 
 
@@ -325,8 +361,10 @@ def _annotate_apart(ax, points: list[tuple[float, float, str]], box=(0.11, 0.045
 def tradeoff(path, rows: dict[str, dict]) -> None:
     """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the best
     membership attack's AUC (right) against test accuracy; RP one curve per N (points in
-    sigma order), MID in beta order; the undefended target as a black star; a point near an
-    already labelled one keeps its marker but not its label. ``rows``: ``pipeline.defenses.table``."""
+    sigma order), MID in beta order; the undefended target as a black star; 95% intervals as bars
+    where the row has them; a grey cross on every point whose test accuracy is at chance; a point
+    near an already labelled one keeps its marker but not its label. ``rows``:
+    ``pipeline.reporting.defense_table.table``."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     curves: dict[str, list[tuple[str, dict]]] = {}
     for name, row in rows.items():
@@ -336,14 +374,24 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
                                     (axes[1], "best_auc", "best membership attack AUC", 0.5)):
         labelled = []
         for i, (curve, points) in enumerate(curves.items()):
-            points = [(r["test_accuracy"], r[key], n) for n, r in points if r.get(key) is not None]
+            points = [(r, n) for n, r in points if r.get(key) is not None]
             if not points:
                 continue
-            x, y, names = zip(*points)
+            x, y = (np.array([r[k] for r, _ in points]) for k in ("test_accuracy", key))
+            names = [n for _, n in points]
+            bars = {f"{axis}err": np.abs(np.array([[r[f"{k}_low"], r[f"{k}_high"]] for r, _ in points]).T - v)
+                    for axis, k, v in (("x", "test_accuracy", x), ("y", key, y))
+                    if all(f"{k}_low" in r for r, _ in points)}
             if curve == "none":
-                ax.plot(x, y, "*", color="black", markersize=14, label="undefended", zorder=5)
+                ax.errorbar(x, y, fmt="*", color="black", markersize=14, label="undefended", zorder=5, **bars)
                 continue
-            ax.plot(x, y, "-o" if len(x) > 1 else "D", color=f"C{i}", label=curve, alpha=0.85)
+            ax.errorbar(x, y, fmt="-o" if len(x) > 1 else "D", color=f"C{i}", label=curve, alpha=0.85, capsize=2,
+                        **bars)
+            down = np.array([bool(r.get("at_chance")) for r, _ in points])
+            if down.any():
+                ax.scatter(x[down], y[down], s=120, marker="x", color="0.45", zorder=6,
+                           label="test accuracy at chance" if "at chance" not in str(ax.get_legend_handles_labels())
+                           else None)
             labelled += [(xi, yi, label(n.split(".")[1])) for xi, yi, n in zip(x, y, names) if "." in n]
         _annotate_apart(ax, labelled)
         if chance is not None:

@@ -14,7 +14,7 @@ def _num(v, fmt=".2f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
-def _ci(r: dict, key: str, fmt) -> str:
+def ci_cell(r: dict, key: str, fmt) -> str:
     """``value [low, high]`` from a row's ``key``, ``key_low``, ``key_high`` (``fmt``: a formatter)."""
     if r.get(key) is None:
         return "-"
@@ -43,8 +43,8 @@ def table1_markdown(table: dict, unit: str) -> str:
         paper = PAPER_TABLE1.get(name)
         paper = "n/a" if paper is None else " / ".join([_pct(paper[0]), _pct(paper[1]), _num(paper[2])])
         model = "Base" if name == "base" else f"Smoothed, {label(name)}"
-        lines.append(f"| {model} | {_ci(r, 'accuracy', _pct)} | {_ci(r, 'abstention_rate', _pct)} | "
-                     f"{_ci(r, 'avg_radius', lambda v: _num(v, '.3f'))} | {_ci(r, f'avg_radius_{unit}', _num)} | "
+        lines.append(f"| {model} | {ci_cell(r, 'accuracy', _pct)} | {ci_cell(r, 'abstention_rate', _pct)} | "
+                     f"{ci_cell(r, 'avg_radius', lambda v: _num(v, '.3f'))} | {ci_cell(r, f'avg_radius_{unit}', _num)} | "
                      f"{_num(r.get('radius_cap'), '.3f')} | {_pct(r.get('at_cap_share'))} | {paper} |")
     return "\n".join(lines) + "\n"
 
@@ -55,8 +55,8 @@ def ape_markdown(ape: dict, unit: str) -> str:
     lines = [f"| Classifier | Expansion ({unit}) | Robust expansion | Median certified expansion | "
              "Positives below B | Abstention | Paper expansion |", "|---|---|---|---|---|---|---|"]
     for name, m in ape.items():
-        lines.append(f"| {label(name)} | {_ci(m, 'expansion', _num)} | {_ci(m, 'expansion_robust', _num)} | "
-                     f"{_ci(m, 'certified_expansion_median', _num)} | {m['positives_below_threshold']} | "
+        lines.append(f"| {label(name)} | {ci_cell(m, 'expansion', _num)} | {ci_cell(m, 'expansion_robust', _num)} | "
+                     f"{ci_cell(m, 'certified_expansion_median', _num)} | {m['positives_below_threshold']} | "
                      f"{m['abstention_rate']:.2%} | {_num(PAPER_EXPANSION.get(name))} |")
     lines += ["", "What each positive below B is, on the records whose boundary b* was located (stage boundary): "
               "above b* the smoothed classifier itself says 1 (an effect of smoothing); below b* it does not, so the "
@@ -83,11 +83,11 @@ def boundary_markdown(m: dict, unit: str) -> str:
         if not r["located"]:
             lines.append(f"| {label(name)} | 0 | {r['draws']:,} | not located in the searched range | - | - | - | - | - | - |")
             continue
-        avg = "-" if f"avg_radius_{unit}" not in r else _ci(r, f"avg_radius_{unit}", _num)
-        dist = "-" if f"distance_to_b_star_{unit}" not in r else _ci(r, f"distance_to_b_star_{unit}", _num)
+        avg = "-" if f"avg_radius_{unit}" not in r else ci_cell(r, f"avg_radius_{unit}", _num)
+        dist = "-" if f"distance_to_b_star_{unit}" not in r else ci_cell(r, f"distance_to_b_star_{unit}", _num)
         lines.append(f"| {label(name)} | {r['located']} | {r['draws']:,} | {r['b_star_median']:.3f} "
                      f"({r['b_star_q05']:.3f}-{r['b_star_q95']:.3f}) | "
-                     f"{_ci(r, 'threshold_minus_b_star_median', lambda v: format(v, '+.3f'))} | "
+                     f"{ci_cell(r, 'threshold_minus_b_star_median', lambda v: format(v, '+.3f'))} | "
                      f"{r['halfwidth_median']:.3f} / {r['halfwidth_max']:.3f} | {avg} | {dist} | "
                      f"{_num(r.get(f'radius_cap_{unit}'))} | {_pct(r.get('at_cap_share'))} |")
     if m["base"]["located"]:
@@ -96,16 +96,67 @@ def boundary_markdown(m: dict, unit: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def inversion_markdown(metrics: dict, meta: dict, target: dict, evaluator: dict) -> str:
-    """Section 6's table: one row per configuration of ``metrics/inversion.json``."""
-    lines = [f"## Model inversion (BREP-MI, {meta['source']}, {len(meta['classes'])} private classes)\n",
+def _change(r: dict, key: str) -> str:
+    """A paired difference with its interval, starred when the interval excludes 0."""
+    if key not in r:
+        return ""
+    star = " *" if r[f"{key}_low"] > 0 or r[f"{key}_high"] < 0 else ""
+    return ci_cell(r, key, lambda v: f"{v:+.0%}") + star
+
+
+def inversion_markdown(metrics: dict, held_out: dict, meta: dict, target: dict, evaluator: dict) -> str:
+    """Section 6's tables, one row per configuration of ``metrics/inversion.json``: what the
+    attack recovers (ASR beside its no-attack baseline, the lift, the recovery metrics of
+    reconstructions and of starts, and what the held-out private images score), then utility
+    and how the attacks ended, then which ASR differences are significant."""
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    first = next(iter(metrics.values()))
+    top5 = "asr_top5" in first
+    lines = [f"## Model inversion (BREP-MI, {meta['source']}, {len(meta['classes'])} private classes, "
+             f"{first['attacks']} attacks per configuration)\n",
              f"Target test accuracy {target['test_accuracy']:.2%}, evaluator test accuracy "
-             f"{evaluator['test_accuracy']:.2%}.\n",
-             "| Model | ASR | Accuracy (most confident per class) | Accuracy (private test) | Queries / attack | "
-             "Paper: ASR / accuracy |", "|---|---|---|---|---|---|"]
+             f"{evaluator['test_accuracy']:.2%}. 95% intervals: Wilson on rates, percentile bootstrap over attacks "
+             "on the lift and the mean distances. *No attack*: the same evaluator on the attack's start (a prior "
+             "sample the defended model labels as the class), the chance baseline of ASR. *Nearer private*: share "
+             "of images nearer (pixel l2) a private training image of the class than any public image. KNN and "
+             "feature distances: the evaluator's feature space (lower = closer to the private class). "
+             "Reconstruction / start.\n",
+             "| Model | ASR | ASR, no attack | Lift | " + ("Top-5 ASR | " if top5 else "")
+             + "Nearer private | KNN distance | Feature distance | Paper: ASR / accuracy |",
+             "|---|---|---|---|" + ("---|" if top5 else "") + "---|---|---|---|"]
     for config, r in metrics.items():
-        lines.append(f"| {label(config)} | {r['asr']:.0%} | {r['accuracy']:.0%} | {r['accuracy_test']:.2%} | "
-                     f"{r['queries_mean']:.0f} | {PAPER_INVERSION.get(config, '')} |")
+        lines.append(f"| {label(config)}{' (at chance)' if r['at_chance'] else ''} | {ci_cell(r, 'asr', pct)} | "
+                     f"{ci_cell(r, 'asr_no_attack', pct)} | {ci_cell(r, 'lift', lambda v: f'{v:+.0%}')} | "
+                     + (f"{ci_cell(r, 'asr_top5', pct)} | " if top5 else "")
+                     + f"{pct(r['nearer_private'])} / {pct(r['nearer_private_no_attack'])} | "
+                     f"{ci_cell(r, 'knn_distance', _num)} / {_num(r['knn_distance_no_attack'])} | "
+                     f"{ci_cell(r, 'feature_distance', _num)} / {_num(r['feature_distance_no_attack'])} | "
+                     f"{PAPER_INVERSION.get(config, '')} |")
+    lines += ["", f"Held-out private images of the attacked classes ({held_out['images']}, real images the target "
+              f"never saw: what a perfect reconstruction would score): evaluator top-1 "
+              f"{ci_cell(held_out, 'accuracy', pct)}, nearer private {ci_cell(held_out, 'nearer_private', pct)}, "
+              f"KNN distance {ci_cell(held_out, 'knn_distance', _num)}, feature distance "
+              f"{ci_cell(held_out, 'feature_distance', _num)}."]
+    lines += ["", "| Model | Test accuracy (private test split) | Accuracy (most confident image per class) | "
+              "No start | No reconstruction | Stopped by budget | Queries / attack |", "|---|---|---|---|---|---|---|"]
+    for config, r in metrics.items():
+        lines.append(f"| {label(config)} | {ci_cell(r, 'accuracy_test', lambda v: f'{v:.1%}')}"
+                     f"{' at chance' if r['at_chance'] else ''} | {ci_cell(r, 'accuracy', pct)} of {r['accuracy_images']} | "
+                     f"{r['no_start']} | {r['no_reconstruction']} | {r['stopped_by_budget']} | {r['queries_mean']:.0f} |")
+    against_n = sorted({k for r in metrics.values() for k in r if k.startswith("asr_change_vs_") and
+                        not k.endswith(("_low", "_high"))})
+    lines += ["", "ASR differences, paired over attack slots (class, restart; the same sphere points), 95% bootstrap "
+              "intervals; * = significant (the interval excludes 0).\n",
+              "| Model | ASR minus the base model's | " + " | ".join(f"ASR minus {label(k[14:])} at the same σ"
+                                                          for k in against_n) + " |",
+              "|---|---|" + "---|" * len(against_n)]
+    for config, r in metrics.items():
+        if config != "base":
+            lines.append(f"| {label(config)} | {_change(r, 'asr_change')} | "
+                         + " | ".join(_change(r, k) for k in against_n) + " |")
+    lines += ["", f"*At chance*: the test accuracy's interval reaches chance ({first['chance']:.0%}); a low ASR there "
+              "says the model stopped working, not that the defense hid anything. A difference between two "
+              "configurations is significant only where their intervals do not overlap (docs/inversion.md)."]
     return "\n".join(lines) + "\n"
 
 
@@ -120,7 +171,7 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
              "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
     for name in served:
         r = m[name]
-        lines.append(f"| {label(name)} | {_ci(r, 'width_median', _num)} | {_ci(r, 'coverage', lambda v: f'{v:.1%}')} | "
+        lines.append(f"| {label(name)} | {ci_cell(r, 'width_median', _num)} | {ci_cell(r, 'coverage', lambda v: f'{v:.1%}')} | "
                      f"{r['midpoint_error_median']:.2f} | "
                      f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} |")
     smoothed = [k for k in served if k != "base"]

@@ -2,6 +2,9 @@
 
 Sources (``images.source``), every image as float32 in [0, 1], shape (C, size, size):
 
+* ``synthetic`` (default, offline): ``images.identities`` seeded identities of
+  ``images.per_identity`` images each (``pipeline.vision.identities``); the first
+  ``private`` are private, the rest public: the face protocol (disjoint identities) in miniature.
 * ``digits``: scikit-learn's embedded 8x8 handwritten digits (offline). Classes
   0..private-1 are private (they train the target and the evaluator), the others public (they
   train the generator prior): the MNIST protocol of the model-inversion literature.
@@ -23,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from ..core.errors import PipelineError
+from .identities import identities
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".tif", ".tiff"}
 CELEBA_CROP = 108
@@ -143,7 +147,11 @@ def split_private(x: np.ndarray, y: np.ndarray, private_ids: np.ndarray, test_fr
 def load_images(cfg: dict, seed: int) -> tuple[dict, dict]:
     """The arrays of ``split`` and a meta dict (class names, shape) for ``images.source``."""
     size, private, channels = cfg["size"], cfg["private"], cfg["channels"]
-    if cfg["source"] == "digits":
+    if cfg["source"] == "synthetic":
+        x, y = identities(cfg["identities"], cfg["per_identity"], channels, size, seed)
+        names = [f"id{k:03d}" for k in range(cfg["identities"])]
+        private_ids = np.arange(private)
+    elif cfg["source"] == "digits":
         if channels != 1:
             raise PipelineError("params.yaml: invalid 'images.channels' for digits; fix: set it to 1")
         x, y = digits(size)

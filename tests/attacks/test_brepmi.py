@@ -87,3 +87,21 @@ def test_initial_latents_are_the_first_in_class_draws():
     assert np.array_equal(np.stack(found[0]), z[z[:, 0] <= 0][:3])
     assert (z[:-8, 0] > 0).sum() < 3 or (z[:-8, 0] <= 0).sum() < 3  # it stopped at the first batch that sufficed
     assert all(np.abs(v).max() <= 1.5 for vs in found.values() for v in vs)
+
+
+def test_attacks_in_lockstep_take_the_steps_each_takes_alone():
+    starts = [CENTER + torch.tensor([0.9, 0.0]), CENTER + torch.tensor([0.0, -0.8]), CENTER + torch.tensor([3.0, 0.0])]
+    targets = [0, 0, 1]  # the third attacks the outside of the disc
+    cfg = brepmi.Config(radius=0.05, clamp=5.0, max_iters_at_radius=15, max_queries=33 * 60)
+    oracle = brepmi.Oracle(disc_labels)
+    together = brepmi.attacks(identity, oracle, [s.numpy() for s in starts], targets, cfg,
+                              [torch.Generator().manual_seed(k) for k in range(3)])
+    for k, (start, c) in enumerate(zip(starts, targets)):
+        alone = brepmi.attack(identity, brepmi.Oracle(disc_labels), start.numpy(), c, cfg,
+                              torch.Generator().manual_seed(k))
+        mine = together[k]
+        assert (mine.growths, mine.iterations, mine.rejected, mine.queries, mine.stop) == \
+               (alone.growths, alone.iterations, alone.rejected, alone.queries, alone.stop)
+        assert np.array_equal(np.stack(mine.path), np.stack(alone.path))
+    assert oracle.queries == sum(r.queries for r in together)
+    assert len({r.queries for r in together}) > 1  # they stopped at different rounds

@@ -36,7 +36,7 @@ def test_defaults_are_valid():
     (lambda p: p["inversion"].update(sigmas=[0.01, 0]), "inversion.sigmas"),
     (lambda p: p["inversion"].update(ns=[10, 0]), "inversion.ns"),
     (lambda p: p["brepmi"].update(grow_at=33), "brepmi.grow_at"),
-    (lambda p: p["brepmi"].update(targets=6), "brepmi.targets"),
+    (lambda p: p["brepmi"].update(targets=11), "brepmi.targets"),
     (lambda p: p["brepmi"].update(expansion=1.0), "brepmi.expansion"),
 ])
 def test_bad_values_name_the_file_key_and_fix(tmp_path, edit, key):

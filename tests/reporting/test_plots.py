@@ -1,6 +1,7 @@
 """The figures, read back from the matplotlib figure (``_save`` captured) or from the PNG."""
 import matplotlib.image
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.attacks.membership_metrics import roc_auc, roc_summary, tpr_at_fpr
@@ -15,11 +16,20 @@ def saved(monkeypatch):
     return figures
 
 
-def rows(has_image: bool, image: float) -> dict:
-    shape = (2, 2)
-    return {"base": {"images": np.full((*shape, 1, 8, 8), image, np.float32), "asr": 0.0,
-                     "has_image": np.full(shape, has_image), "ok": np.zeros(shape, bool),
-                     "captions": np.full(shape, "eval 3" if has_image else "no start", dtype=object)}}
+def rows(has_image: bool, image: float, at_chance: int = 0) -> dict:
+    """One configuration of 2 classes x 2 restarts: every attack with a reconstruction (evaluator
+    label 0, nearer its private neighbour) or none."""
+    judged = pd.DataFrame({"label": 0 if has_image else -1, "success": [True, False, False, True],
+                           "nearer_private": [True, True, False, False], "private": 1, "public": 2,
+                           "private_distance": 0.25, "public_distance": 0.5}, index=range(4))
+    images = np.full((4, 1, 8, 8), image if has_image else np.nan, np.float32)
+    return {"base": {"images": images, "judged": judged, "asr": 0.5, "at_chance": at_chance,
+                     "missing": np.array(["no start", "no image"] * 2)}}
+
+
+def comparison(path, grid, private_value=0.5):
+    pool = np.linspace(0, 1, 4)[:, None, None, None] * np.ones((4, 1, 8, 8), np.float32)
+    plots.inversion_comparison(path, np.full((2, 1, 8, 8), private_value, np.float32), ["0", "1"], pool, pool, 2, grid)
 
 
 def dark_fraction(path) -> float:
@@ -27,26 +37,29 @@ def dark_fraction(path) -> float:
 
 
 def test_an_attack_without_reconstruction_is_a_grey_placeholder_not_a_black_square(tmp_path, saved):
-    private = np.full((2, 1, 8, 8), 0.5, np.float32)
-    plots.inversion_comparison(tmp_path / "none.png", private, ["0", "1"], rows(False, 0.0))
+    comparison(tmp_path / "none.png", rows(False, 0.0))
     texts = [t.get_text() for ax in saved[0].axes for t in ax.texts]
-    assert texts.count("no start") == 4
+    assert texts.count("no start") == 2  # the first restart of each class, saying why it has no image
     saved.pop().savefig(tmp_path / "none.png", dpi=120)
-    plots.inversion_comparison(tmp_path / "black.png", private, ["0", "1"], rows(True, 0.0))
+    comparison(tmp_path / "black.png", rows(True, 0.0), private_value=0.0)
     saved.pop().savefig(tmp_path / "black.png", dpi=120)
-    assert dark_fraction(tmp_path / "none.png") < 0.02 < 0.1 < dark_fraction(tmp_path / "black.png")
+    assert dark_fraction(tmp_path / "none.png") < 0.02 < dark_fraction(tmp_path / "black.png")
 
 
-def test_inversion_comparison_has_the_private_row_then_one_row_per_configuration(saved):
-    grid = {**rows(True, 0.3), "rp.sigma_0_1.n_10": rows(False, 0.0)["base"]}
-    plots.inversion_comparison("unused.png", np.zeros((2, 1, 8, 8)), ["0", "1"], grid)
+def test_inversion_comparison_shows_each_reconstruction_beside_its_nearest_private_and_public_image(saved):
+    grid = {**rows(True, 0.3), "rp.sigma_0_1.n_10": rows(False, 0.0, at_chance=1)["base"]}
+    comparison("unused.png", grid)
     axes = saved[0].axes
-    assert len(axes) == 2 + 2 * 4  # one private image per class, then class x restart per configuration
-    assert [ax.get_title() for ax in axes[:2]] == ["class 0", "class 1"]
-    assert [ax.get_ylabel() for ax in axes if ax.get_ylabel()] == ["private\ntraining image", "base\nASR 0%",
-                                                                  "RP, σ=0.1, N=10\nASR 0%"]
-    captions = [t.get_text() for ax in axes[2:6] for t in ax.texts]
-    assert captions == ["eval 3"] * 4  # on the tiles of their own row
+    assert len(axes) == 3 * 2 + 3 * 2 + 3 * 2  # header, then per configuration and class a triple of tiles
+    assert [ax.get_title(loc="left") for ax in axes[:6:3]] == ["class 0", "class 1"]
+    assert [ax.get_ylabel() for ax in axes if ax.get_ylabel()] == ["private\ntraining image", "base\nASR 50%",
+                                                                  "RP, σ=0.1, N=10\nASR 50%\nat chance"]
+    recon, private, public = axes[6:9]  # base, class 0, first restart
+    assert [t.get_text() for t in recon.texts] == ["eval 0"] and recon.spines["top"].get_edgecolor()[:3] != (1, 0, 0)
+    assert [t.get_text() for t in private.texts] == ["0.25"] and [t.get_text() for t in public.texts] == ["0.50"]
+    assert private.spines["top"].get_linewidth() > public.spines["top"].get_linewidth()  # the nearer one is thick
+    shown = private.images[0].get_array()
+    assert np.allclose(shown, 1 / 3)  # pool image 1 of linspace(0, 1, 4): the nearest private image by index
 
 
 def test_roc_axes_are_log_log_from_one_over_the_non_members_with_auc_and_tpr_in_the_legend(saved):
@@ -61,20 +74,26 @@ def test_roc_axes_are_log_log_from_one_over_the_non_members_with_auc_and_tpr_in_
     assert any("chance" in t for t in legend)
 
 
-def test_figure3_log_sigma_two_panels_intervals_and_offset_series(saved):
+def test_figure3_three_panels_with_the_chance_baseline_lift_and_at_chance_marks(saved):
     sigmas, ns = [0.01, 0.1, 1.0], [10, 100]
     point = ([0.5, 0.4, 0.1], [0.2, 0.1, 0.0], [0.8, 0.7, 0.4])
-    series = {"asr": {n: point for n in ns}, "accuracy": {n: point for n in ns}}
-    plots.figure3("unused.png", sigmas, ns, series, {"asr": (0.9, 0.6, 1.0), "accuracy": (1.0, 0.5, 1.0)},
-                  {"asr": "ASR", "accuracy": "accuracy"})
-    left, right = saved[0].axes
-    assert left.get_xscale() == right.get_xscale() == "log"
+    measures = ("asr", "asr_no_attack", "lift", "accuracy_test", "accuracy")
+    series = {m: {n: point for n in ns} for m in measures}
+    plots.figure3("unused.png", sigmas, ns, series, {m: (0.9, 0.6, 1.0) for m in measures},
+                  {m: m.upper() for m in measures}, {10: [False, False, True], 100: [False, False, False]}, 0.1)
+    left, middle, right = saved[0].axes
+    assert left.get_xscale() == middle.get_xscale() == right.get_xscale() == "log"
     lines = [c.lines[0] for c in left.containers if c.get_label().startswith("ASR, N=")]
     assert len({line.get_color() for line in lines}) == len({line.get_marker() for line in lines}) == 2
     x10, x100 = (line.get_xdata() for line in lines)
     assert np.all(x10 < x100) and np.allclose(x10 / x100, x10[0] / x100[0])  # a constant offset in log sigma
     assert all(c.has_yerr for c in left.containers) and left.patches  # error bars; the base model's band
-    assert any(t.get_text().startswith("base model, ASR: 90%") for t in left.get_legend().get_texts())
+    legend = [t.get_text() for t in left.get_legend().get_texts()]
+    assert "ASR_NO_ATTACK, N=10" in legend and any(t.startswith("base model, ASR: 90%") for t in legend)
+    crosses = [c for c in left.collections if c.get_label() == "test accuracy at chance"]
+    assert len(crosses) == 1 and np.allclose(crosses[0].get_offsets(), [[x10[2], 0.1]])
+    assert any(t.get_text() == "chance: 10%" for t in right.get_legend().get_texts())
+    assert "LIFT, N=10" in [t.get_text() for t in middle.get_legend().get_texts()]
 
 
 def test_ape_histograms_legend_names_the_threshold_b_star_and_the_colours(saved):

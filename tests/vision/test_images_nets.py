@@ -78,3 +78,30 @@ def test_network_shapes(size):
     assert x.shape == (3, 1, size, size) and 0 <= x.min() and x.max() <= 1
     assert nets.critic(1, size)(x).shape == (3, 1)
     assert nets.target(1, size, 5)(x).shape == nets.evaluator(1, size, 5).eval()(x).shape == (3, 5)
+
+
+def test_synthetic_identities_are_seeded_and_an_identity_is_nearer_itself_than_any_other():
+    from pipeline.vision.identities import identities
+
+    x, y = identities(30, 40, 1, 16, seed=4)
+    again, _ = identities(30, 40, 1, 16, seed=4)
+    other, _ = identities(30, 40, 1, 16, seed=5)
+    assert x.shape == (1200, 1, 16, 16) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert np.array_equal(x, again) and not np.array_equal(x, other)
+    assert np.array_equal(y, np.repeat(np.arange(30), 40))
+    f = torch.as_tensor(x).flatten(1)
+    d = torch.cdist(f, f).numpy()
+    np.fill_diagonal(d, np.inf)
+    same = np.where(y[:, None] == y[None], d, np.inf).min(axis=1)
+    different = np.where(y[:, None] != y[None], d, np.inf).min(axis=1)
+    assert (same < different).mean() > 0.97  # what "nearer a private image than any public one" relies on
+    rgb, _ = identities(3, 2, 3, 8, seed=0)
+    assert rgb.shape == (6, 3, 8, 8)
+
+
+def test_synthetic_source_splits_the_first_identities_off_as_private():
+    cfg = {"source": "synthetic", "identities": 12, "per_identity": 20, "size": 8, "channels": 1, "private": 4,
+           "test_fraction": 0.2, "train_fraction": 0.25, "root": ""}
+    arrays, meta = images.load_images(cfg, seed=0)
+    assert meta["classes"] == ["id000", "id001", "id002", "id003"] and meta["shape"] == [1, 8, 8]
+    assert (meta["train_x_count"], meta["test_x_count"], meta["public_x_count"]) == (20, 16, 160)
