@@ -30,10 +30,13 @@ def run() -> None:
     tree = write_metrics(METRICS, "inversion", metrics)
     log_stage(params, "invert", {k: params[k] for k in ("brepmi", "inversion", "mid", "seed", "compute")}, tree,
               [FIGURE, ATTACKS])
-    for config, m in metrics.items():
+    for config, m in ((c, m) for c, m in metrics.items() if "asr" in m):
         print(f"{label(config):22s} ASR {m['asr']:.0%} (no attack {m['asr_no_attack']:.0%}, lift {m['lift']:+.0%})  "
               f"nearer private {m['nearer_private']:.0%}  KNN {m['knn_distance']:.2f}  test accuracy "
               f"{m['accuracy_test']:.1%}{' (at chance)' if m['at_chance'] else ''}")
+    h = metrics["held_out"]
+    print(f"held-out private images: evaluator accuracy {h['accuracy']:.1%}, nearer private {h['nearer_private']:.0%}, "
+          f"KNN {h['knn_distance']:.2f}")
 
 
 if __name__ == "__main__":

@@ -259,10 +259,11 @@ def figure3(path, sigmas: list[float], ns: list[int], series: dict[str, dict], b
                 _rates(ax, x, *series[measure][n], color=f"C{i}", marker=MARKERS[i % len(MARKERS)],
                        linestyle=style, markerfacecolor=f"C{i}" if j == 0 else "white",
                        label=f"{names[measure]}, N={n}")
-                if j == 0:
-                    down = np.asarray(at_chance[n], dtype=bool)
+                down = np.asarray(at_chance[n], dtype=bool)
+                if j == 0 and down.any():
+                    named = any(h.get_label() == "test accuracy at chance" for h in ax.collections)
                     ax.scatter(x[down], np.asarray(series[measure][n][0])[down], s=140, marker="x", color="0.45",
-                               zorder=5, label="test accuracy at chance" if i == 0 else None)
+                               zorder=5, label=None if named else "test accuracy at chance")
             rate, lo, hi = base[measure]
             ax.axhspan(lo, hi, color="black", alpha=0.08, linewidth=0)
             ax.axhline(rate, color="black", linestyle=line, linewidth=1,

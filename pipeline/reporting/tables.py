@@ -155,8 +155,8 @@ def inversion_markdown(metrics: dict, held_out: dict, meta: dict, target: dict, 
             lines.append(f"| {label(config)} | {_change(r, 'asr_change')} | "
                          + " | ".join(_change(r, k) for k in against_n) + " |")
     lines += ["", f"*At chance*: the test accuracy's interval reaches chance ({first['chance']:.0%}); a low ASR there "
-              "says the model stopped working, not that the defense hid anything. A difference between two "
-              "configurations is significant only where their intervals do not overlap (docs/inversion.md)."]
+              "says the model stopped working, not that the defense hid anything. Whether two configurations "
+              "differ: the paired table above, not whether their own intervals overlap (docs/inversion.md)."]
     return "\n".join(lines) + "\n"
 
 

@@ -94,6 +94,10 @@ def test_figure3_three_panels_with_the_chance_baseline_lift_and_at_chance_marks(
     assert len(crosses) == 1 and np.allclose(crosses[0].get_offsets(), [[x10[2], 0.1]])
     assert any(t.get_text() == "chance: 10%" for t in right.get_legend().get_texts())
     assert "LIFT, N=10" in [t.get_text() for t in middle.get_legend().get_texts()]
+    plots.figure3("unused.png", sigmas, ns, series, {m: (0.9, 0.6, 1.0) for m in measures},
+                  {m: m.upper() for m in measures}, {n: [False] * 3 for n in ns}, 0.1)
+    legend = [t.get_text() for ax in saved[1].axes for t in ax.get_legend().get_texts()]
+    assert "test accuracy at chance" not in legend  # no cross, no legend entry for one
 
 
 def test_ape_histograms_legend_names_the_threshold_b_star_and_the_colours(saved):
