@@ -54,8 +54,8 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["boundary"].update(records=10, block=2000, max_draws=40000)
     p["ape"]["ablation"].update(ns=[50, 100])
-    p["images"].update(size=8, identities=20, per_identity=40)
-    p["target"].update(epochs=40)  # 45 images, 3 batches an epoch
+    p["images"].update(size=8, identities=20, per_identity=60, train_fraction=0.1)
+    p["target"].update(epochs=80)  # 60 images, 4 batches an epoch (the shadow split holds two draws of train + test)
     p["mid"].update(betas=[0.01], epochs=30)
     p["evaluator"].update(epochs=2)
     p["membership"].update(label_only_sigmas=[0.1, 0.4], label_only_queries=10, rp={"sigmas": [0.1], "ns": [10]})

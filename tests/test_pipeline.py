@@ -57,9 +57,10 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
         assert 0 <= m["asr_low"] <= m["asr"] <= m["asr_high"] <= 1 and 0 <= m["asr_no_attack"] <= 1
         assert m["lift_low"] <= m["lift"] <= m["lift_high"] and m["at_chance"] in (0, 1)
         assert 0 <= m["accuracy"] <= 1 and 0 <= m["accuracy_test_low"] <= m["accuracy_test"] <= 1
-        assert 0 < m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
+        assert 0 <= m["queries_mean"] <= 33 * 4 and m["init_queries"] % 64 == 0
         assert m["no_start"] + m["no_reconstruction"] + m["reconstructions"] == m["attacks"]
     assert "asr_change_low" in inv["rp"] and "asr_change" not in inv["base"]
+    assert inv["base"]["no_start"] < inv["base"]["attacks"] and inv["base"]["queries_mean"] > 0
     assert data["metrics/target.json"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
     assert len(attacks) == 1 + 3 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
