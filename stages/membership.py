@@ -1,5 +1,6 @@
-"""DVC stage ``membership``: the defenses (none, output perturbation, MID per beta, RP per sigma
-and N) against the membership attacks on the image target (``pipeline.experiments.membership``)."""
+"""DVC stage ``membership``: the defenses (none, output perturbation against three attackers, MID
+per beta, RP per sigma and N) against the membership attacks on the image target, LiRA and RMIA
+included (``pipeline.experiments.membership``)."""
 import pandas as pd
 import torch
 
@@ -20,6 +21,7 @@ DATASET, META = "data/images/dataset.npz", "data/images/meta.json"
 METRICS, SCORES, FIGURE, REPORT = ("metrics/membership.json", "results/membership/scores.tsv",
                                    "plots/membership_roc.png", "reports/membership.md")
 ROC = "plots/membership_roc.csv"
+FIGURE_ATTACKS = ("confidence", "lira_online", "lira_offline", "rmia", "label_only_noise", "label_only_lira_offline")
 
 
 def run() -> None:
@@ -29,19 +31,21 @@ def run() -> None:
     classes, shape, k = len(meta["classes"]), meta["shape"], params["mid"]["k"]
     target = load_network("target", "models/target.pt", shape, classes)
     mids = {b: load_mid(checkpoint(b), shape, classes, k) for b in params["mid"]["betas"]}
-    table, scores = evaluate_defenses(target, mids, a, classes, params)
+    table, scores, setup = evaluate_defenses(target, mids, a, classes, params)
     with atomic_path(SCORES) as tmp:
         rows = pd.DataFrame(score_rows(scores), columns=["defense", "attack", "member", "score"])
         rows.to_csv(tmp, sep="\t", index=False, float_format="%.9g")
-    tree = write_metrics(METRICS, "membership", table)
-    members, nonmembers = len(a["train_y"]), len(a["test_y"])
-    write_text(REPORT, membership_markdown(table, members, nonmembers))
-    curves = {d: {k: roc_summary(s.member, s.nonmember) for k, s in per.items()} for d, per in scores.items()}
-    roc_grid(FIGURE, curves, f"Membership inference on the image target: {members} members, {nonmembers} non-members",
-             members, nonmembers)
+    tree = write_metrics(METRICS, "membership", {**table, "setup": setup})
+    write_text(REPORT, membership_markdown(table, setup))
+    strongest = {d: row["strongest"] for d, row in table.items()}
+    curves = {d: {k: roc_summary(s.member, s.nonmember) for k, s in per.items()
+                  if k in FIGURE_ATTACKS or k == strongest[d]} for d, per in scores.items()}
+    roc_grid(FIGURE, curves, f"Membership inference on the image target: {setup['members']} members, "
+             f"{setup['nonmembers']} non-members, {setup['reference_models']} reference models",
+             setup["members"], setup["nonmembers"], strongest)
     with atomic_path(ROC) as tmp:
-        plot_data.roc(curves).to_csv(tmp, index=False, float_format="%.6g")
-    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed")}, tree,
+        plot_data.roc(curves, strongest).to_csv(tmp, index=False, float_format="%.6g")
+    log_stage(params, "membership", {k: params[k] for k in ("membership", "target", "mid", "seed", "bootstrap")}, tree,
               [SCORES, FIGURE, REPORT, ROC])
     print(open(REPORT).read())
 

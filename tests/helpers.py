@@ -54,11 +54,12 @@ def small(p):
     p["ape"].update(points=50)
     p["ape"]["boundary"].update(records=10, block=2000, max_draws=40000)
     p["ape"]["ablation"].update(ns=[50, 100])
-    p["images"].update(size=8, identities=20, per_identity=60, train_fraction=0.1)
-    p["target"].update(epochs=80)  # 60 images, 4 batches an epoch (the shadow split holds two draws of train + test)
+    p["images"].update(size=8, identities=20, per_identity=60)  # 150 members, 150 non-members, 300 shadow images
+    p["target"].update(epochs=80)
     p["mid"].update(betas=[0.01], epochs=30)
     p["evaluator"].update(epochs=2)
-    p["membership"].update(label_only_sigmas=[0.1, 0.4], label_only_queries=10, rp={"sigmas": [0.1], "ns": [10]})
+    p["membership"].update(label_only_sigmas=[0.1, 0.4], label_only_queries=10, rp={"sigmas": [0.1], "ns": [10]},
+                           reference_models=4, label_only_models=3)
     p["gan"].update(steps=5, batch_size=16, critic_iters=2)
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
     p["inversion"].update(sigmas=[0.1], ns=[10])

@@ -73,56 +73,69 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     assert set(data["metrics/mid.json"]) == {"beta_0_01"}
 
 
-def test_membership_table_has_every_defense_null_output_attacks_under_rp_and_unchanged_labels(repo):
+OP_ROWS = {"output_perturbation", "output_perturbation_aware", "output_perturbation_wrong_label"}
+
+
+def test_membership_table_has_every_defense_the_strongest_attack_with_intervals_and_unchanged_labels(repo):
+    from pipeline.attacks.membership import ATTACKS, LABEL_ONLY_ATTACKS
+
     table = configurations(shown(repo)["metrics/membership.json"], "attacks")
-    assert set(table) == {"none", "output_perturbation", "mid.beta_0_01", "rp.sigma_0_1.n_10"}
-    output_attacks = {"confidence", "entropy", "modified_entropy", "neural"}
-    on_disk = configurations(read_metrics(repo / "metrics/membership.json", "membership"), "attacks")
-    for name, entry in table.items():
-        # `dvc metrics show` leaves null cells out; the file holds them
+    assert set(table) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS
+    on_disk = read_metrics(repo / "metrics/membership.json", "membership")
+    assert on_disk["setup"]["reference_models"] == 4 and on_disk["setup"]["members"] == 150
+    for name, entry in configurations(on_disk, "attacks").items():
+        attacks = entry["attacks"]
         label_only = name.startswith("rp.")
-        assert set(entry["attacks"]) == {"correctness", "label_only_noise"} | (set() if label_only else output_attacks)
-        attacks = on_disk[name]["attacks"]
-        assert {k for k, a in attacks.items() if a is None} == (output_attacks if label_only else set())
-        applicable = [a for a in attacks.values() if a is not None]
-        assert all(0 <= a[k] <= 1 for a in applicable for k in ("accuracy", "auc", "tpr_at_1pct_fpr"))
-        assert entry["best_auc"] == max(a["auc"] for a in applicable)
-        assert 0 <= entry["test_accuracy"] <= 1 and 0 <= entry["train_accuracy"] <= 1
+        assert set(attacks) == set(ATTACKS)
+        assert {k for k, a in attacks.items() if a is None} == (set(ATTACKS) - set(LABEL_ONLY_ATTACKS) if label_only
+                                                                else set())
+        applicable = {k: a for k, a in attacks.items() if a is not None}
+        for a in applicable.values():
+            for k in ("accuracy", "auc", "tpr_at_0_1pct_fpr", "tpr_at_1pct_fpr"):
+                assert 0 <= a[f"{k}_low"] <= a[k] <= a[f"{k}_high"] <= 1, (name, k, a)
+        assert entry["strongest"] in applicable and set(entry["selection_auc"]) == set(applicable)
+        assert entry["strongest"] == max(entry["selection_auc"], key=entry["selection_auc"].get)
+        assert entry["strongest_auc"] == applicable[entry["strongest"]]["auc"]
+        if name != "none":
+            assert entry["auc_change_low"] <= entry["auc_change"] <= entry["auc_change_high"]
     assert table["rp.sigma_0_1.n_10"]["note"] == "label-only release: not applicable by construction"
     op, none = table["output_perturbation"], table["none"]
     assert op["labels_changed"] == 0 and 0 <= op["fraction_perturbed"] <= 1 and op["mean_delta_l2"] >= 0
+    assert 0 <= table["output_perturbation_wrong_label"]["fraction_raw"] <= 1
     # labels unchanged: the label-only attacks and the utility see exactly what the undefended target releases
-    for key in ("correctness", "label_only_noise"):
+    for key in LABEL_ONLY_ATTACKS:
         assert op["attacks"][key] == none["attacks"][key]
     assert (op["test_accuracy"], op["train_accuracy"]) == (none["test_accuracy"], none["train_accuracy"])
     data = np.load(repo / "data/images/dataset.npz")
     scores = pd.read_csv(repo / "results/membership/scores.tsv", sep="\t")
     assert list(scores.columns) == ["defense", "attack", "member", "score"]
     counts = scores.groupby(["defense", "attack"])["member"].agg(["sum", "size"])
-    assert len(counts) == 6 * 3 + 2  # every attack on three defenses, correctness and label-only under RP
+    assert len(counts) == 5 * len(ATTACKS) + len(LABEL_ONLY_ATTACKS)  # RP: the label-only attacks
     assert (counts["sum"] == len(data["train_y"])).all()
     assert (counts["size"] == len(data["train_y"]) + len(data["test_y"])).all()
     assert (repo / "plots/membership_roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| Defense | Train accuracy | Test accuracy | Strongest attack |" in (repo / "reports/membership.md").read_text()
 
 
 def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
     data = shown(repo)
     rows = configurations(data["reports/defenses.json"], "family")
     inv, membership = data["metrics/inversion.json"], data["metrics/membership.json"]
-    assert set(rows) == {"none", "output_perturbation", "mid.beta_0_01", "rp.sigma_0_1.n_10"}
+    assert set(rows) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS
     assert rows["none"]["brepmi_asr"] == rows["output_perturbation"]["brepmi_asr"] == inv["base"]["asr"]
     assert rows["rp.sigma_0_1.n_10"]["brepmi_asr"] == inv["rp"]["sigma_0_1"]["n_10"]["asr"]
-    assert rows["mid.beta_0_01"]["best_auc"] == membership["mid"]["beta_0_01"]["best_auc"]
+    assert rows["mid.beta_0_01"]["membership_auc"] == membership["mid"]["beta_0_01"]["strongest_auc"]
+    assert rows["mid.beta_0_01"]["membership_attack"] == membership["mid"]["beta_0_01"]["strongest"]
     assert rows["output_perturbation"]["labels_changed"] == 0
     text = (repo / "reports/defenses.md").read_text()
-    assert "| RP, σ=0.1, N=10 |" in text and text.count("n/a") >= 4
+    assert "| RP, σ=0.1, N=10 |" in text and "AUC change vs none" in text
     assert (repo / "plots/tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id],
                              "tags.`dvc.stage` = 'defenses'")[0]
-    assert run.data.metrics["defenses.none.best_auc"] == rows["none"]["best_auc"]
+    assert run.data.metrics["defenses.none.membership_auc"] == rows["none"]["membership_auc"]
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"defenses.md", "defenses.json", "tradeoff.png"}
 
 

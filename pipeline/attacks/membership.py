@@ -10,8 +10,9 @@ target; each returns one score per record, higher = "member", and a decision thr
   1[argmax p = y]; confidence p_y; entropy -sum_i p_i log p_i; modified entropy
   Mentr(p, y) = -(1 - p_y) log p_y - sum_(i != y) p_i log(1 - p_i). Confidence,
   entropy and modified entropy use class-dependent thresholds tau_y, each the value that
-  maximises the shadow attack's accuracy on class y; the score reported here is the signed
-  margin to the record's class threshold (member iff margin >= 0), so one ROC covers all classes.
+  maximises the shadow attack's accuracy on class y. The ROC and AUC are those of the raw
+  statistic (as the reference evaluations compute them); the class thresholds make the
+  guesses behind the balanced accuracy.
 * Neural shadow-model attack (Shokri et al., S&P 2017; one attack model on sorted posteriors,
   Salem et al., NDSS 2019): an MLP on the confidence vector sorted in decreasing order.
 * Label-only attack, robustness to input noise (Choquette-Choo et al., "Label-only membership
@@ -65,11 +66,20 @@ class Outputs:
 
 @dataclass
 class AttackScores:
-    """Scores of members and non-members (higher = member); decision: member iff score >= threshold."""
+    """Scores of members and non-members (higher = member) and the attack's guesses: member iff
+    score >= ``threshold``, unless the attack decides per record (``guess_member`` /
+    ``guess_nonmember``, as the metric attacks' class thresholds do)."""
     name: str
     member: np.ndarray
     nonmember: np.ndarray
-    threshold: float
+    threshold: float = 0.0
+    guess_member: np.ndarray | None = None
+    guess_nonmember: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.member, self.nonmember = np.asarray(self.member, np.float64), np.asarray(self.nonmember, np.float64)
+        if self.guess_member is None:
+            self.guess_member, self.guess_nonmember = self.member >= self.threshold, self.nonmember >= self.threshold
 
 
 # ---------------------------------------------------------------- metric attacks
@@ -96,9 +106,10 @@ def signal(name: str, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 METRIC_ATTACKS = ("correctness", "confidence", "entropy", "modified_entropy")
-OUTPUT_ATTACKS = METRIC_ATTACKS + ("neural",)            # read the released confidence vector
-ATTACKS = OUTPUT_ATTACKS + ("label_only_noise",)        # every attack, in table order
-LABEL_ONLY_ATTACKS = ("correctness", "label_only_noise")  # need only the released label
+REFERENCE_ATTACKS = ("lira_online", "lira_offline", "rmia")  # pipeline.attacks.reference
+OUTPUT_ATTACKS = METRIC_ATTACKS[1:] + ("neural",) + REFERENCE_ATTACKS  # read the released confidence vector
+LABEL_ONLY_ATTACKS = ("correctness", "label_only_noise", "label_only_lira_online", "label_only_lira_offline")
+ATTACKS = METRIC_ATTACKS + ("neural",) + REFERENCE_ATTACKS + LABEL_ONLY_ATTACKS[1:]  # every attack, in table order
 
 
 class MetricAttack:
@@ -124,15 +135,15 @@ class MetricAttack:
             for c in range(classes)])
         return self
 
-    def score(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        margin = signal(self.name, probs, labels) - self.thresholds[labels]
-        return np.where(np.isfinite(margin), margin, -np.inf)  # an infinite threshold: never "member"
-
     def run(self, target: Outputs) -> AttackScores:
+        """The raw statistic as the score (one ROC over all classes, as the reference evaluations
+        compute it); the class thresholds only make the guesses."""
         if self.thresholds is None or len(self.thresholds) != target.probs_in.shape[1]:
             raise ValueError("fit the attack on shadow outputs with the target's number of classes first")
-        return AttackScores(self.name, self.score(target.probs_in, target.labels_in),
-                            self.score(target.probs_out, target.labels_out), 0.0)
+        s_in = signal(self.name, target.probs_in, target.labels_in)
+        s_out = signal(self.name, target.probs_out, target.labels_out)
+        return AttackScores(self.name, s_in, s_out, 0.5 if self.name == "correctness" else 0.0,
+                            s_in >= self.thresholds[target.labels_in], s_out >= self.thresholds[target.labels_out])
 
 
 # ---------------------------------------------------------------- neural shadow-model attack
@@ -187,9 +198,10 @@ LabelOracle = Callable[[np.ndarray], np.ndarray]  # inputs (n, ...) -> released 
 
 
 class NoiseRobustnessAttack:
-    """Label-only attack of Choquette-Choo et al. (2021): score = fraction of ``queries`` noisy
-    copies x + N(0, sigma^2 I) whose released label equals y. ``fit`` picks sigma from
-    ``sigmas`` and the (global) threshold that maximise the shadow attack's accuracy.
+    """Label-only attack of Choquette-Choo et al. (2021), as their reference code scores it: a
+    record whose released label is wrong scores 0; otherwise the fraction of ``queries`` noisy
+    copies clip(x + N(0, sigma^2 I), 0, 1) whose released label equals y. ``fit`` picks sigma
+    from ``sigmas`` and the (global) threshold that maximise the shadow attack's accuracy.
     Noise is drawn per (seed, stream, query), so results do not depend on how rows are batched
     by the oracle; the shadow and target streams differ."""
 
@@ -205,8 +217,8 @@ class NoiseRobustnessAttack:
         same = np.zeros(len(x))
         for q in tqdm(range(self.queries), desc=f"label-only sigma={sigma}", disable=not progress):
             noise = np.random.default_rng([self.seed, stream, q]).standard_normal(x.shape, dtype=np.float32)
-            same += np.asarray(oracle(x + sigma * noise)) == y
-        return same / self.queries
+            same += np.asarray(oracle(np.clip(x + sigma * noise, 0.0, 1.0))) == y
+        return np.where(np.asarray(oracle(x)) == y, same / self.queries, 0.0)
 
     def fit(self, oracle: LabelOracle, x_in, y_in, x_out, y_out, progress: bool = False) -> "NoiseRobustnessAttack":
         best = -1.0
@@ -220,12 +232,17 @@ class NoiseRobustnessAttack:
                 best, self.sigma, self.threshold = acc, sigma, t
         return self
 
-    def run(self, oracle: LabelOracle, x_in, y_in, x_out, y_out, progress: bool = False) -> AttackScores:
+    def scores(self, oracle: LabelOracle, x_in, y_in, x_out, y_out, stream: int = 1,
+               progress: bool = False) -> AttackScores:
+        """The fitted attack's scores of (x_in, y_in) and (x_out, y_out) through ``oracle``."""
         if self.sigma is None:
             raise ValueError("fit the attack on a shadow oracle first")
         x_all, y_all = np.concatenate([x_in, x_out]), np.concatenate([y_in, y_out])
-        s = self.robustness(oracle, x_all, y_all, self.sigma, stream=1, progress=progress)
+        s = self.robustness(oracle, x_all, y_all, self.sigma, stream=stream, progress=progress)
         return AttackScores(self.name, s[:len(x_in)], s[len(x_in):], self.threshold)
+
+    def run(self, oracle: LabelOracle, x_in, y_in, x_out, y_out, progress: bool = False) -> AttackScores:
+        return self.scores(oracle, x_in, y_in, x_out, y_out, 1, progress)
 
 
 def run_output_attacks(shadow: Outputs, target: Outputs, seed: int = 0) -> dict[str, AttackScores]:

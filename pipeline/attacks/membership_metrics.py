@@ -48,11 +48,48 @@ def balanced_accuracy(member: np.ndarray, nonmember: np.ndarray, threshold: floa
     return float(0.5 * ((np.asarray(member) >= threshold).mean() + (np.asarray(nonmember) < threshold).mean()))
 
 
-def attack_metrics(scores, fpr: float = 0.01) -> dict:
-    """Balanced accuracy at the attack's threshold, ROC AUC and TPR at ``fpr`` of ``AttackScores``."""
-    return {"accuracy": balanced_accuracy(scores.member, scores.nonmember, scores.threshold),
-            "auc": roc_auc(scores.member, scores.nonmember),
-            "tpr_at_1pct_fpr" if fpr == 0.01 else f"tpr_at_fpr_{fpr}": tpr_at_fpr(scores.member, scores.nonmember, fpr)}
+FPRS = {"tpr_at_0_1pct_fpr": 0.001, "tpr_at_1pct_fpr": 0.01}
+
+
+def _metrics(member, nonmember, guess_member, guess_nonmember) -> dict:
+    out = {"auc": roc_auc(member, nonmember), "accuracy": 0.5 * (guess_member.mean() + 1 - guess_nonmember.mean())}
+    out.update({key: tpr_at_fpr(member, nonmember, fpr) for key, fpr in FPRS.items()})
+    return out
+
+
+def resamples(members: int, nonmembers: int, seed: int, reps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``reps`` stratified bootstrap resamples (member indices, non-member indices), each group
+    drawn with replacement at its own size, from ``seed``. Passing the same resamples to every
+    attack on the same records pairs their intervals (``attack_metrics``, ``paired_change``)."""
+    rng = np.random.default_rng(seed)
+    return [(rng.integers(0, members, members), rng.integers(0, nonmembers, nonmembers)) for _ in range(reps)]
+
+
+def attack_metrics(scores, boot: list[tuple[np.ndarray, np.ndarray]] = (), level: float = 0.95) -> dict:
+    """AUC, TPR at 0.1% and 1% FPR and the balanced accuracy of the attack's guesses of
+    ``AttackScores``, each with its percentile bootstrap interval over the records (``boot``:
+    ``resamples``; Efron and Tibshirani, 1993, ch. 13)."""
+    m, n = np.asarray(scores.member, np.float64), np.asarray(scores.nonmember, np.float64)
+    gm, gn = np.asarray(scores.guess_member, bool), np.asarray(scores.guess_nonmember, bool)
+    point = _metrics(m, n, gm, gn)
+    runs = [_metrics(m[i], n[j], gm[i], gn[j]) for i, j in boot]
+    values = {k: np.array([r[k] for r in runs]) for k in point}
+    out = {}
+    for key, value in point.items():
+        out[key] = value
+        if boot:
+            out[f"{key}_low"], out[f"{key}_high"] = (float(q) for q in
+                                                     np.quantile(values[key], [(1 - level) / 2, (1 + level) / 2]))
+    return out
+
+
+def paired_change(a, b, boot: list[tuple[np.ndarray, np.ndarray]], level: float = 0.95) -> dict:
+    """AUC of ``b`` minus AUC of ``a`` (two attacks' ``AttackScores`` on the same records), with
+    the paired bootstrap interval: both are recomputed on each of the same resamples."""
+    diff = [roc_auc(b.member[i], b.nonmember[j]) - roc_auc(a.member[i], a.nonmember[j]) for i, j in boot]
+    lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
+    return {"auc_change": roc_auc(b.member, b.nonmember) - roc_auc(a.member, a.nonmember),
+            "auc_change_low": float(lo), "auc_change_high": float(hi)}
 
 
 def best_threshold(member: np.ndarray, nonmember: np.ndarray) -> float:

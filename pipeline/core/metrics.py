@@ -17,7 +17,9 @@ from .io import read_json, write_json
 KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
 SYMBOLS = {"sigma": "σ", "beta": "β", "alpha": "α", "n": "N", "k": "K"}
 WORDS = {"rp": "RP", "mid": "MID", "base": "base", "none": "none", "ablation": "ablation",
-         "output_perturbation": "output perturbation"}
+         "output_perturbation": "output perturbation",
+         "output_perturbation_aware": "output perturbation (mechanism-aware attacker)",
+         "output_perturbation_wrong_label": "output perturbation (wrong-label attacker)"}
 
 
 def token(name: str, value: float) -> str:

@@ -124,6 +124,13 @@ SPEC = {
     "membership": {
         "label_only_sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.05, 0.1, 0.2, 0.4]"),
         "label_only_queries": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per record), e.g. 100"),
+        "reference_models": (int, lambda v: v >= 4, "an integer >= 4 (LiRA/RMIA reference models), e.g. 16"),
+        "label_only_models": (int, lambda v: v >= 3, "an integer >= 3, at most reference_models, e.g. 6"),
+        "lira_variance": (str, lambda v: v in ("global", "per_record"), "global or per_record"),
+        "rmia": {
+            "a": (_num, lambda v: 0 <= v <= 1, "a number in [0, 1], e.g. 0.3"),
+            "gamma": (_num, _pos, "a number > 0, e.g. 1"),
+        },
         "rp": {
             "sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.1, 0.5]"),
             "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10]"),
@@ -232,6 +239,10 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if im["test_fraction"] + im["train_fraction"] > 1:
         raise PipelineError(f"{path}: invalid 'images.train_fraction' = {im['train_fraction']}: with "
                             f"images.test_fraction = {im['test_fraction']} it exceeds 1; fix: lower one of them")
+    mem = params["membership"]
+    if mem["label_only_models"] > mem["reference_models"]:
+        raise PipelineError(f"{path}: invalid 'membership.label_only_models' = {mem['label_only_models']}; fix: set "
+                            f"it to at most membership.reference_models = {mem['reference_models']}")
     b = params["brepmi"]
     if b["grow_at"] > b["points"]:
         raise PipelineError(f"{path}: invalid 'brepmi.grow_at' = {b['grow_at']}; fix: set it to at most "

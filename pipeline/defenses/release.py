@@ -4,7 +4,8 @@ label-only release), ``labels(x)`` the released hard label. Attacks only ever se
 ``Release``, so every attack runs unchanged against every defense.
 
 * ``Plain``: the model's softmax (a MID model samples its bottleneck from a seeded generator).
-* ``Perturbed``: the model's logits through output perturbation (``pipeline.defenses.perturbation``).
+* ``Perturbed``: the model's logits through output perturbation (``pipeline.defenses.perturbation``);
+  ``WrongLabel``: the same release queried with a wrong label by an adaptive attacker.
 * ``Smoothed``: Robust Privacy's label-only release, the majority vote of n noisy copies
   (``pipeline.smoothing``, fresh noise per query; the Robust Privacy paper's Section 7.2).
 
@@ -71,6 +72,32 @@ class Perturbed(Release):
 
     def probs(self, x, y):
         return self.release(x, y)[0].probs
+
+    def labels(self, x):
+        return logits(self.model, x).argmax(1).numpy()  # the release keeps every label (checked in ``release``)
+
+
+class WrongLabel(Release):
+    """An adaptive querier of output perturbation: it first asks with the true label, then asks
+    again with the class the first answer ranks last and keeps that answer. The risk evaluator
+    reads the querier's label (correctness, the class mean), so a wrong one can pass the model's
+    raw output; the attacker then scores it with the true label."""
+
+    def __init__(self, release: Perturbed):
+        self.inner = release
+
+    def wrong(self, x, y) -> np.ndarray:
+        return self.inner.probs(x, y).argmin(1)
+
+    def probs(self, x, y):
+        return self.inner.probs(x, self.wrong(x, y))
+
+    def labels(self, x):
+        return self.inner.labels(x)
+
+    def raw_share(self, x, y) -> float:
+        """The share of the wrong-label answers that are the model's raw output."""
+        return float(1 - self.inner.release(x, self.wrong(x, y))[0].perturbed.mean())
 
 
 class Smoothed(Release):

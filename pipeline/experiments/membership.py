@@ -1,47 +1,56 @@
-"""The membership experiment: every defense against the membership attacks on the image target.
+"""The membership experiment: every defense against the strongest membership attacks.
 
-Setting of Song and Mittal ("Systematic evaluation of privacy risks of machine learning models",
-USENIX Security 2021): the attacker knows the training procedure and holds data from the
-target's distribution. From the private images the target never saw (the ``shadow`` split) it
-draws a shadow training set with the target's per-class counts and a shadow non-member set with
-the test split's, trains a shadow model with the target's recipe (and one MID shadow per beta
-with the MID recipe), and fits every attack of ``pipeline.attacks.membership`` on it. The
-output-perturbation defender makes its own, disjoint draw and its own shadow model to fit the
-risk evaluator and calibrate epsilon.
+Set-up of Carlini et al. ("Membership Inference Attacks From First Principles", S&P 2022): the
+population is the target's training split (its members) and test split (its non-members),
+one half each. The attacker knows the recipe and the population but not the halves; it trains
+``reference_models`` + 1 models with the target's recipe (one training routine,
+``pipeline.vision.nets.train_classifier``) on random halves of the population
+(``pipeline.attacks.reference.inclusion``), on the ``compute`` backend. Model 0 is its shadow
+model, released like the target: the metric, neural and noise-robustness attacks
+(``pipeline.attacks.membership``, the noise's sigma included) are fitted on it, as is the
+mechanism-aware attacker's own output perturbation. Model 1 is its
+pseudo-target: every attack is run on it with models 2.. as references, and the attack with the
+highest AUC there is the attacker's choice ("strongest"); on the target, models 1.. are the
+references. The RMIA population samples are the shadow split (images no model trained on).
 
-Defenses (``pipeline.defenses.release``: what the target releases for a query x, y):
+Defenses (``pipeline.defenses.release``: what the target releases for a query x, y), and the
+reference models the attacker mirrors them with:
 
-* ``none``: the softmax of the target's logits.
-* ``output_perturbation``: the same logits through ``OutputPerturbation``; every released label
-  must equal the target's argmax (checked: a mismatch raises). The attacker does not know the
-  mechanism: its attacks are the ones fitted for ``none``.
-* ``mid.beta_<b>``: the MID target (Wang, Zhang and Jia, AAAI 2021), sampling at inference.
-* ``rp.sigma_<s>.n_<n>``: RP's label-only release, the majority vote of n noisy copies. No
-  confidence vector is released, so the confidence-based attacks (confidence, entropy,
-  modified entropy, neural) do not apply by construction (``None``); correctness and the
-  noise-robustness attack need only labels.
+* ``none``: the target's softmax; plain reference models.
+* ``output_perturbation``: ``OutputPerturbation`` on the target's logits, fitted by the defender
+  on its own shadow model (trained on the shadow split). Three attackers: one unaware of the
+  mechanism (plain references), a mechanism-aware one (references through its own output
+  perturbation, fitted on its shadow model: ``output_perturbation_aware``), and one who supplies
+  a wrong label so that the risk evaluator passes the raw output (``output_perturbation_wrong_label``).
+* ``mid.beta_<b>``: the MID target (Wang, Zhang and Jia, AAAI 2021), sampling at inference;
+  plain reference models (the attacker does not mirror MID: docs/membership.md).
+* ``rp.sigma_<s>.n_<n>``: RP's label-only release, the vote of n noisy copies; the label-only
+  attacks, with the first ``label_only_models`` references served the same way. The attacks on
+  confidence vectors do not apply by construction (``None``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..attacks.membership import (ATTACKS, LABEL_ONLY_ATTACKS, METRIC_ATTACKS, AttackScores, MetricAttack,
-                                  NeuralAttack, NoiseRobustnessAttack, Outputs)
-from ..attacks.membership_metrics import attack_metrics
+from ..attacks.membership import (ATTACKS, METRIC_ATTACKS, AttackScores, MetricAttack, NeuralAttack,
+                                  NoiseRobustnessAttack, Outputs)
+from ..attacks.membership_metrics import attack_metrics, best_threshold, paired_change, resamples, roc_auc
+from ..attacks.reference import inclusion, lira, logit_confidence, logit_rate, rmia
+from ..core.compute import map_rows
 from ..core.errors import PipelineError
 from ..core.metrics import token
 from ..core.seeds import derive_seed as derive
 from ..core.training import logits
-from ..defenses.mid import train_mid
 from ..defenses.perturbation import OutputPerturbation, RiskEvaluator
-from ..defenses.release import Perturbed, Plain, Release, Smoothed
-from ..vision.nets import train_classifier
+from ..defenses.release import Perturbed, Plain, Release, Smoothed, WrongLabel
+from ..vision.nets import BUILDERS, train_classifier
+
 NOT_APPLICABLE = "label-only release: not applicable by construction"
-ATTACKER, DEFENDER = 0, 1  # parties drawing from the shadow split
+SHADOW, PSEUDO = 0, 1  # reference model roles: the shadow model, the pseudo-target of the attack choice
+REFERENCES, DEFENDER, ATTACKER_OP, TARGET_NOISE, BOOT = range(5)  # random streams under the seed
 
 
 def stratified_draws(y: np.ndarray, member_counts: np.ndarray, nonmember_counts: np.ndarray, parties: int,
@@ -63,87 +72,115 @@ def stratified_draws(y: np.ndarray, member_counts: np.ndarray, nonmember_counts:
     return [(np.sort(np.concatenate(i)), np.sort(np.concatenate(o))) for i, o in draws]
 
 
-@dataclass
-class Split:
-    """Members (training set of the model) and non-members of one model."""
-    x_in: np.ndarray
-    y_in: np.ndarray
-    x_out: np.ndarray
-    y_out: np.ndarray
+def train_references(start: int, stop: int, x: np.ndarray, y: np.ndarray, keep: np.ndarray, classes: int,
+                     cfg: dict, seed: int) -> list[dict]:
+    """State dicts of reference models ``start``..``stop`` - 1: model m trains with the target's
+    recipe (``train_classifier``) on ``x[keep[m]]`` with seed ``derive(seed, m)`` (a compute task)."""
+    torch.set_num_threads(1)
+    return [train_classifier("target", x[keep[m]], y[keep[m]], classes, cfg, derive(seed, m), progress=False)[0]
+            .state_dict() for m in range(start, stop)]
 
-    @classmethod
-    def draw(cls, x, y, idx: tuple[np.ndarray, np.ndarray]) -> "Split":
-        return cls(x[idx[0]], y[idx[0]], x[idx[1]], y[idx[1]])
+
+def reference_models(x, y, keep, classes: int, params: dict, seed: int) -> list[nn.Module]:
+    """Every reference model of ``keep`` (one row each), trained on the ``compute`` backend,
+    one task per model."""
+    compute = {**params["compute"], "chunk": 1}
+    states = [s for block in map_rows(train_references, len(keep), compute, "reference models", unit="model",
+                                      x=x, y=y, keep=keep, classes=classes, cfg=params["target"], seed=seed)
+              for s in block]
+    models = []
+    for state in states:
+        model = BUILDERS["target"](x.shape[1], x.shape[2], classes)
+        model.load_state_dict(state)
+        models.append(model.eval())
+    return models
 
 
 def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
     return np.eye(classes)[labels]
 
 
-def outputs(release: Release, split: Split, classes: int) -> Outputs:
-    """The release's probability vectors (one-hot released labels for a label-only release)."""
-    if release.label_only:
-        return Outputs(one_hot(release.labels(split.x_in), classes), split.y_in,
-                       one_hot(release.labels(split.x_out), classes), split.y_out)
-    return Outputs(release.probs(split.x_in, split.y_in), split.y_in,
-                   release.probs(split.x_out, split.y_out), split.y_out)
-
-
-@dataclass
-class Attacker:
-    """Attacks fitted on one shadow release; ``label_only`` is the noise-robustness attack."""
-    output: dict  # name -> fitted MetricAttack / NeuralAttack
-    label_only: NoiseRobustnessAttack
-
-    @classmethod
-    def fit(cls, shadow: Release, split: Split, classes: int, cfg: dict, seed: int) -> "Attacker":
-        out = outputs(shadow, split, classes)
-        names = LABEL_ONLY_ATTACKS[:1] if shadow.label_only else METRIC_ATTACKS
-        fitted = {name: MetricAttack(name).fit(out) for name in names}
-        if not shadow.label_only:
-            fitted["neural"] = NeuralAttack(seed=seed).fit(out)
-        noise = NoiseRobustnessAttack(cfg["label_only_sigmas"], cfg["label_only_queries"], seed)
-        noise.fit(shadow.labels, split.x_in, split.y_in, split.x_out, split.y_out)
-        return cls(fitted, noise)
-
-    def run(self, target: Release, split: Split, classes: int) -> tuple[dict, Outputs]:
-        released = outputs(target, split, classes)
-        scores = {name: a.run(released) for name, a in self.output.items()}
-        scores["label_only_noise"] = self.label_only.run(target.labels, split.x_in, split.y_in, split.x_out,
-                                                         split.y_out)
-        return scores, released
-
-
-def row(scores: dict[str, AttackScores], released: Outputs) -> dict:
-    """One defense's entry: utility of what is released, every attack's metrics (None where
-    the attack does not apply), ``best_auc`` over the applicable attacks."""
-    attacks = {name: attack_metrics(scores[name]) if name in scores else None for name in ATTACKS}
-    entry = {"train_accuracy": float((released.probs_in.argmax(1) == released.labels_in).mean()),
-             "test_accuracy": float((released.probs_out.argmax(1) == released.labels_out).mean()),
-             "attacks": attacks, "best_auc": max(a["auc"] for a in attacks.values() if a is not None)}
-    if any(a is None for a in attacks.values()):
-        entry["note"] = NOT_APPLICABLE
-    return entry
-
-
-def train_shadow(split: Split, classes: int, params: dict, seed: int, beta: float | None = None) -> nn.Module:
-    """A model trained like the target (``target`` recipe) or like a MID target (``mid`` recipe)."""
-    if beta is None:
-        return train_classifier("target", split.x_in, split.y_in, classes, params["target"], seed,
-                                     progress=False)[0]
-    return train_mid(split.x_in, split.y_in, classes, params["mid"], beta, seed, progress=False)[0]
-
-
-def defend(model: nn.Module, split: Split, classes: int, params: dict, seed: int) -> OutputPerturbation:
-    """The defender's output perturbation: risk evaluator on its own shadow model's outputs,
-    epsilon calibrated on them."""
+def defend(model: nn.Module, x_in, y_in, x_out, y_out, params: dict, seed: int) -> OutputPerturbation:
+    """Output perturbation: the risk evaluator fitted on a model's known members and
+    non-members, epsilon calibrated on the same outputs."""
     cfg = params["membership"]["perturbation"]
-    z_in = logits(model, split.x_in).double().numpy()
-    z_out = logits(model, split.x_out).double().numpy()
-    evaluator = RiskEvaluator.fit(z_in, split.y_in, z_out, split.y_out, seed=seed)
+    z_in, z_out = logits(model, x_in).double().numpy(), logits(model, x_out).double().numpy()
+    evaluator = RiskEvaluator.fit(z_in, y_in, z_out, y_out, seed=seed)
     defense = OutputPerturbation(evaluator, tau=cfg["tau"], steps=cfg["steps"])
-    return defense.calibrate(np.concatenate([z_in, z_out]), np.concatenate([split.y_in, split.y_out]),
-                             reach=cfg["reach"])
+    return defense.calibrate(np.concatenate([z_in, z_out]), np.concatenate([y_in, y_out]), reach=cfg["reach"])
+
+
+class Attacker:
+    """The attacks of one attacker against one defense: fitted on its shadow release (``noise``:
+    an unfitted ``NoiseRobustnessAttack``, its sigma chosen here), calibrated on its reference
+    releases; ``run`` scores every record of a release (``None`` where an
+    attack does not apply)."""
+
+    def __init__(self, shadow: Release, references: list[Release], label_only_refs: list[Release], data: dict,
+                 noise: NoiseRobustnessAttack, shadow_in: np.ndarray, cfg: dict, seed: int):
+        self.data, self.noise, self.cfg = data, noise, cfg
+        self.label_only = shadow.label_only
+        x, y = data["x"], data["y"]
+        noise.fit(shadow.labels, x[shadow_in], y[shadow_in], x[~shadow_in], y[~shadow_in])
+        p = one_hot(shadow.labels(x), data["classes"]) if self.label_only else shadow.probs(x, y)
+        out = Outputs(p[shadow_in], y[shadow_in], p[~shadow_in], y[~shadow_in])
+        self.fitted = {"correctness": MetricAttack("correctness").fit(out)}
+        if not self.label_only:
+            self.fitted.update({name: MetricAttack(name).fit(out) for name in METRIC_ATTACKS[1:]})
+            self.fitted["neural"] = NeuralAttack(seed=seed).fit(out)
+            self.ref_x = np.array([logit_confidence(r.probs(x, y), y) for r in references])
+            self.ref_px = np.array([r.probs(x, y)[np.arange(len(y)), y] for r in references])
+            self.ref_pz = np.array([r.probs(data["z"], data["z_y"])[np.arange(len(data["z_y"])), data["z_y"]]
+                                    for r in references])
+        self.ref_rate = np.array([self.signal_label_only(r) for r in label_only_refs])
+
+    def signal_label_only(self, release: Release) -> np.ndarray:
+        return logit_rate(self.noise.robustness(release.labels, self.data["x"], self.data["y"], self.noise.sigma,
+                                                stream=1), self.noise.queries)
+
+    def run(self, release: Release, refs: slice, member: np.ndarray) -> dict[str, AttackScores | None]:
+        """Every attack's scores of the records of ``release`` (``member``: the truth), with the
+        reference models ``refs`` (indices into this attacker's references)."""
+        x, y, classes = self.data["x"], self.data["y"], self.data["classes"]
+
+        def split(name, s, threshold=None):
+            if threshold is None:  # the guesses' threshold, chosen on the pseudo-target: set by ``choose``
+                threshold = np.inf
+            return AttackScores(name, s[member], s[~member], threshold)
+        scores: dict[str, AttackScores | None] = dict.fromkeys(ATTACKS)
+        p = one_hot(release.labels(x), classes) if self.label_only else release.probs(x, y)
+        out = Outputs(p[member], y[member], p[~member], y[~member])
+        for name, attack in self.fitted.items():
+            scores[name] = attack.run(out)
+        rate = self.noise.robustness(release.labels, x, y, self.noise.sigma, stream=1)
+        scores["label_only_noise"] = split("label_only_noise", rate, self.noise.threshold)
+        lo = lira(logit_rate(rate, self.noise.queries), self.ref_rate[refs], self.keep_label_only[refs],
+                  self.cfg["lira_variance"])
+        scores["label_only_lira_online"] = split("label_only_lira_online", lo["lira_online"])
+        scores["label_only_lira_offline"] = split("label_only_lira_offline", lo["lira_offline"])
+        if not self.label_only:
+            full = lira(logit_confidence(p, y), self.ref_x[refs], self.keep[refs], self.cfg["lira_variance"])
+            for name, s in full.items():
+                scores[name] = split(name, s)
+            pz = release.probs(self.data["z"], self.data["z_y"])[np.arange(len(self.data["z_y"])), self.data["z_y"]]
+            scores["rmia"] = split("rmia", rmia(p[np.arange(len(y)), y], self.ref_px[refs], pz, self.ref_pz[refs],
+                                                self.cfg["rmia"]["a"], self.cfg["rmia"]["gamma"]))
+        return scores
+
+
+def choose(pseudo: dict[str, AttackScores | None], target: dict[str, AttackScores | None]) -> tuple[str, dict]:
+    """The attack with the highest AUC on the pseudo-target, and each applicable attack's AUC
+    there. Attacks without a fitted threshold take the one that maximises their balanced
+    accuracy on the pseudo-target."""
+    auc = {}
+    for name, s in pseudo.items():
+        if s is None:
+            continue
+        auc[name] = roc_auc(s.member, s.nonmember)
+        if np.isinf(target[name].threshold):
+            t = best_threshold(s.member, s.nonmember)
+            target[name] = AttackScores(name, target[name].member, target[name].nonmember, t)
+    return max(auc, key=auc.get), auc
 
 
 def name_rp(sigma: float, n: int) -> str:
@@ -151,55 +188,90 @@ def name_rp(sigma: float, n: int) -> str:
 
 
 def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dict, classes: int,
-                      params: dict) -> tuple[dict, dict[str, dict[str, AttackScores]]]:
-    """The defense x attack table (``row`` per defense) and every attack's per-record scores."""
+                      params: dict) -> tuple[dict, dict[str, dict[str, AttackScores]], dict]:
+    """The defense x attack table, every attack's per-record scores on the target, and the
+    set-up (population and reference-model counts)."""
     cfg, seed = params["membership"], params["seed"]
-    test = Split(data["train_x"], data["train_y"], data["test_x"], data["test_y"])
-    members = np.bincount(test.y_in, minlength=classes)
-    nonmembers = np.bincount(test.y_out, minlength=classes)
-    draws = stratified_draws(data["shadow_y"], members, nonmembers, 2, derive(seed, 0))
-    shadow, own = (Split.draw(data["shadow_x"], data["shadow_y"], d) for d in draws)
+    x = np.concatenate([data["train_x"], data["test_x"]])
+    y = np.concatenate([data["train_y"], data["test_y"]])
+    member = np.arange(len(y)) < len(data["train_y"])
+    keep = inclusion(cfg["reference_models"] + 1, len(y), derive(seed, REFERENCES))
+    models = reference_models(x, y, keep, classes, params, derive(seed, REFERENCES, 1))
+    shared = {"x": x, "y": y, "z": data["shadow_x"], "z_y": data["shadow_y"], "classes": classes}
+    boot = resamples(int(member.sum()), int((~member).sum()), derive(seed, BOOT), params["bootstrap"])
+    lo_count = cfg["label_only_models"]
     table, scores = {}, {}
-    jobs = ["none", "output_perturbation", *[f"mid.{token('beta', b)}" for b in mids],
-            *[name_rp(s, n) for s in cfg["rp"]["sigmas"] for n in cfg["rp"]["ns"]]]
-    bar = tqdm(total=len(jobs), desc="defenses")
 
-    def record(name: str, attacker: Attacker, release: Release, extra: dict | None = None):
+    def attacker(shadow, refs, label_only_refs, seed_):
+        noise = NoiseRobustnessAttack(cfg["label_only_sigmas"], cfg["label_only_queries"], derive(seed, TARGET_NOISE))
+        a = Attacker(shadow, refs[1:], label_only_refs[1:], shared, noise, keep[SHADOW], cfg, seed_)
+        a.keep, a.keep_label_only = keep[PSEUDO:], keep[PSEUDO:PSEUDO + len(label_only_refs) - 1]
+        return a
+
+    def record(name: str, a: Attacker, release: Release, pseudo: Release, extra: dict | None = None):
         bar.set_postfix_str(name)
-        s, released = attacker.run(release, test, classes)
-        table[name], scores[name] = {**row(s, released), **(extra or {})}, s
+        target_scores = a.run(release, slice(0, None), member)
+        pseudo_scores = a.run(pseudo, slice(1, None), keep[PSEUDO])
+        strongest, selection = choose(pseudo_scores, target_scores)
+        p = one_hot(release.labels(x), classes) if release.label_only else release.probs(x, y)
+        correct = p.argmax(1) == y
+        table[name] = {"train_accuracy": float(correct[member].mean()), "test_accuracy": float(correct[~member].mean()),
+                       "attacks": {k: None if s is None else attack_metrics(s, boot) for k, s in target_scores.items()},
+                       "strongest": strongest, "selection_auc": selection, "label_only_sigma": a.noise.sigma,
+                       **(extra or {})}
+        table[name].update({f"strongest_{k}": v for k, v in table[name]["attacks"][strongest].items()})
+        if release.label_only:
+            table[name]["note"] = NOT_APPLICABLE
+        scores[name] = {k: s for k, s in target_scores.items() if s is not None}
         bar.update()
 
-    shadow_model = train_shadow(shadow, classes, params, derive(seed, ATTACKER))
-    undefended = Attacker.fit(Plain(shadow_model), shadow, classes, cfg, derive(seed, ATTACKER, 1))
-    record("none", undefended, Plain(target))
+    jobs = ["none", "output_perturbation", "output_perturbation_aware", "output_perturbation_wrong_label",
+            *[f"mid.{token('beta', b)}" for b in mids], *[name_rp(s, n) for s in cfg["rp"]["sigmas"]
+                                                           for n in cfg["rp"]["ns"]]]
+    bar = tqdm(total=len(jobs), desc="defenses")
+    plain = [Plain(m) for m in models]
+    unaware = attacker(plain[SHADOW], plain, plain[:lo_count + 1], derive(seed, SHADOW))
+    record("none", unaware, Plain(target), plain[PSEUDO])
 
-    defender_model = train_shadow(own, classes, params, derive(seed, DEFENDER))
-    defense = defend(defender_model, own, classes, params, derive(seed, DEFENDER, 1))
+    own = stratified_draws(data["shadow_y"], np.bincount(data["train_y"], minlength=classes),
+                           np.bincount(data["test_y"], minlength=classes), 1, derive(seed, DEFENDER))[0]
+    sx, sy = data["shadow_x"], data["shadow_y"]
+    defender_model = train_classifier("target", sx[own[0]], sy[own[0]], classes, params["target"],
+                                      derive(seed, DEFENDER, 1), progress=False)[0]
+    defense = defend(defender_model, sx[own[0]], sy[own[0]], sx[own[1]], sy[own[1]], params, derive(seed, DEFENDER, 2))
     perturbed = Perturbed(target, defense)
-    released, changed = perturbed.release(np.concatenate([test.x_in, test.x_out]),
-                                          np.concatenate([test.y_in, test.y_out]))
-    summary, n_in = released.summary(), len(test.y_in)
-    record("output_perturbation", undefended, perturbed,  # a mechanism-unaware attacker
-           {"epsilon": defense.epsilon, "labels_changed": changed,
-            "fraction_perturbed_members": float(released.perturbed[:n_in].mean()),
-            "fraction_perturbed_nonmembers": float(released.perturbed[n_in:].mean()),
-            **{k: summary[k] for k in ("fraction_perturbed", "fraction_reached", "mean_delta_l2", "mean_prob_l1")}})
+    released, changed = perturbed.release(x, y)
+    summary = released.summary()
+    extra = {"epsilon": defense.epsilon, "labels_changed": changed,
+             "fraction_perturbed_members": float(released.perturbed[member].mean()),
+             "fraction_perturbed_nonmembers": float(released.perturbed[~member].mean()),
+             **{k: summary[k] for k in ("fraction_perturbed", "fraction_reached", "mean_delta_l2", "mean_prob_l1")}}
+    own_op = defend(models[SHADOW], x[keep[SHADOW]], y[keep[SHADOW]], x[~keep[SHADOW]], y[~keep[SHADOW]], params,
+                    derive(seed, ATTACKER_OP))
+    mirrored = [Perturbed(m, own_op) for m in models]
+    record("output_perturbation", unaware, perturbed, plain[PSEUDO], extra)
+    aware = attacker(mirrored[SHADOW], mirrored, plain[:lo_count + 1], derive(seed, SHADOW))
+    record("output_perturbation_aware", aware, perturbed, mirrored[PSEUDO], extra)
+    wrong = WrongLabel(perturbed)
+    record("output_perturbation_wrong_label", unaware, wrong, WrongLabel(mirrored[PSEUDO]),
+           {**extra, "fraction_raw": float(wrong.raw_share(x, y))})
 
-    for i, (beta, model) in enumerate(mids.items(), start=2):
-        shadow_mid = train_shadow(shadow, classes, params, derive(seed, ATTACKER, i), beta)
-        attacker = Attacker.fit(Plain(shadow_mid, derive(seed, ATTACKER, i, 1)), shadow, classes, cfg,
-                                derive(seed, ATTACKER, i, 2))
-        record(f"mid.{token('beta', beta)}", attacker, Plain(model, derive(seed, 2, i)))
+    for i, (beta, model) in enumerate(mids.items()):
+        record(f"mid.{token('beta', beta)}", unaware, Plain(model, derive(seed, 2, i)), plain[PSEUDO])
 
     chunk = cfg["chunk"]
     for sigma in cfg["rp"]["sigmas"]:
         for n in cfg["rp"]["ns"]:
-            served = Smoothed(shadow_model, classes, sigma, n, derive(seed, ATTACKER, 100), chunk)
-            attacker = Attacker.fit(served, shadow, classes, cfg, derive(seed, ATTACKER, 101))
-            record(name_rp(sigma, n), attacker, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk))
+            served = [Smoothed(m, classes, sigma, n, derive(seed, 3, j), chunk) for j, m in enumerate(models[:lo_count + 1])]
+            a = attacker(served[SHADOW], plain, served, derive(seed, SHADOW))
+            record(name_rp(sigma, n), a, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk), served[PSEUDO])
     bar.close()
-    return table, scores
+    for name, row in table.items():
+        if name != "none":
+            row.update(paired_change(scores["none"][table["none"]["strongest"]], scores[name][row["strongest"]], boot))
+    setup = {"members": int(member.sum()), "nonmembers": int((~member).sum()), "reference_models": len(models) - 1,
+             "label_only_models": lo_count, "population_samples": len(data["shadow_y"])}
+    return table, scores, setup
 
 
 def score_rows(scores: dict[str, dict[str, AttackScores]]) -> list[tuple[str, str, int, float]]:
@@ -207,4 +279,3 @@ def score_rows(scores: dict[str, dict[str, AttackScores]]) -> list[tuple[str, st
     return [(defense, attack, flag, float(v))
             for defense, per in scores.items() for attack, s in per.items()
             for flag, values in ((1, s.member), (0, s.nonmember)) for v in values]
-

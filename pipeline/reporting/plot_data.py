@@ -15,12 +15,12 @@ def histogram(edges: np.ndarray, counts: dict[str, np.ndarray], unit: str) -> pd
                          for name, per_bin in counts.items() for lo, c in zip(edges[:-1], per_bin)])
 
 
-def roc(curves: dict[str, dict[str, dict]]) -> pd.DataFrame:
-    """Each defense's ROC under its strongest attack (highest AUC); ``curves[defense][attack]``:
-    ``pipeline.attacks.membership_metrics.roc_summary``."""
+def roc(curves: dict[str, dict[str, dict]], strongest: dict[str, str]) -> pd.DataFrame:
+    """Each defense's ROC under the attacker's strongest attack (``strongest[defense]``);
+    ``curves[defense][attack]``: ``pipeline.attacks.membership_metrics.roc_summary``."""
     rows = []
     for defense, per in curves.items():
-        attack = max(per, key=lambda a: per[a]["auc"])
+        attack = strongest[defense]
         best = per[attack]
         series = f"{label(defense)}: {attack} (AUC {best['auc']:.3f})"
         rows += [{"fpr": float(f), "tpr": float(t), "series": series} for f, t in zip(best["fpr"], best["tpr"])]

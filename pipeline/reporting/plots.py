@@ -310,10 +310,12 @@ def repeat_widths(path, repeats: list[int], widths: dict[tuple[str, str], list[f
     _save(fig, path)
 
 
-def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int, nonmembers: int) -> None:
+def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int, nonmembers: int,
+             chosen: dict[str, str] | None = None) -> None:
     """Membership-inference ROC curves on log-log axes (FPR from 1 / non-members to 1, TPR from
     1 / members), one panel per defense, the same colour per attack in every panel, the chance
-    diagonal dotted; each panel's legend gives per attack its AUC and TPR at the fixed FPR.
+    diagonal dotted; each panel's legend gives per attack its AUC and TPR at the fixed FPR; the
+    attacker's chosen attack (``chosen[defense]``) is drawn thick and marked "chosen".
     ``curves[defense][attack]``: ``pipeline.attacks.membership_metrics.roc_summary``."""
     cols = min(4, len(curves))
     rows = -(-len(curves) // cols)
@@ -325,8 +327,10 @@ def roc_grid(path, curves: dict[str, dict[str, dict]], title: str, members: int,
         ax.plot([lowest[0], 1], [lowest[0], 1], ":", color="grey", linewidth=1, label="chance (TPR = FPR)")
         for attack, r in per.items():
             colours.setdefault(attack, f"C{len(colours)}")
-            ax.plot(r["fpr"], r["tpr"], color=colours[attack], linewidth=1.2,
-                    label=f"{attack}: AUC {r['auc']:.2f}, TPR {r['tpr_at_fpr']:.1%} at FPR {r['at_fpr']:.0%}")
+            mark = (chosen or {}).get(defense) == attack
+            ax.plot(r["fpr"], r["tpr"], color=colours[attack], linewidth=2.4 if mark else 1.2, zorder=4 if mark else 2,
+                    label=f"{attack}{' (chosen)' if mark else ''}: AUC {r['auc']:.2f}, TPR {r['tpr_at_fpr']:.1%} "
+                          f"at FPR {r['at_fpr']:.0%}")
         at = next(iter(per.values()))["at_fpr"]
         ax.axvline(at, color="grey", linewidth=0.6, alpha=0.6, label=f"FPR = {at:.0%}")
         ax.set_xscale("log")
@@ -360,8 +364,8 @@ def _annotate_apart(ax, points: list[tuple[float, float, str]], box=(0.11, 0.045
 
 
 def tradeoff(path, rows: dict[str, dict]) -> None:
-    """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the best
-    membership attack's AUC (right) against test accuracy; RP one curve per N (points in
+    """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the AUC of
+    the attacker's strongest membership attack (right) against test accuracy; RP one curve per N (points in
     sigma order), MID in beta order; the undefended target as a black star; 95% intervals as bars
     where the row has them; a grey cross on every point whose test accuracy is at chance; a point
     near an already labelled one keeps its marker but not its label. ``rows``:
@@ -369,10 +373,11 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     curves: dict[str, list[tuple[str, dict]]] = {}
     for name, row in rows.items():
-        curve = f"RP, {label(name.split('.')[2])}" if row["family"] == "RP" else row["family"]
+        curve = f"RP, {label(name.split('.')[2])}" if row["family"] == "RP" else \
+            (label(name) if row["family"] == "output perturbation" else row["family"])
         curves.setdefault(curve, []).append((name, row))
     for ax, key, ylabel, chance in ((axes[0], "brepmi_asr", "BREP-MI attack success rate", None),
-                                    (axes[1], "best_auc", "best membership attack AUC", 0.5)):
+                                    (axes[1], "membership_auc", "membership AUC, strongest attack", 0.5)):
         labelled = []
         for i, (curve, points) in enumerate(curves.items()):
             points = [(r, n) for n, r in points if r.get(key) is not None]

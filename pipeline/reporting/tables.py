@@ -196,17 +196,35 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def membership_markdown(table: dict, members: int, nonmembers: int) -> str:
-    """Every defense against every membership attack (``metrics/membership.json``): AUC
-    (balanced accuracy, TPR at 1% FPR) per attack; n/a where it cannot apply by construction."""
-    attacks = list(next(iter(table.values()))["attacks"])
-    lines = [f"## Membership inference ({members} members, {nonmembers} non-members)\n",
-             "Cells: AUC (balanced accuracy / TPR at 1% FPR); n/a: not applicable by construction.\n",
-             "| Defense | Train accuracy | Test accuracy | " + " | ".join(attacks) + " | Best AUC |",
-             "|---|---|---|" + "---|" * len(attacks) + "---|"]
+def membership_markdown(table: dict, setup: dict) -> str:
+    """Every defense against the membership attacks (``metrics/membership.json``): the attacker's
+    strongest attack with its intervals and its paired AUC change against no defense, then every
+    attack's AUC and TPR at 1% FPR; n/a where an attack cannot apply by construction."""
+    auc, pct = (lambda v: f"{v:.3f}"), (lambda v: f"{v:.1%}")
+    n0 = setup["nonmembers"]
+    lines = [f"## Membership inference ({setup['members']} members, {n0} non-members, "
+             f"{setup['reference_models']} reference models)\n",
+             "The attacker's strongest attack, chosen by its AUC on the attacker's own pseudo-target (never on the "
+             "target's records). Intervals: 95% stratified bootstrap over the records. Chance: AUC 0.5, TPR = FPR. "
+             f"TPR at 0.1% FPR allows {int(0.001 * n0 + 1e-9)} of {n0} non-members above the threshold, TPR at 1% "
+             f"FPR {int(0.01 * n0 + 1e-9)}. *: the AUC change's paired interval excludes 0.\n",
+             "| Defense | Train accuracy | Test accuracy | Strongest attack | AUC | TPR at 0.1% FPR | TPR at 1% FPR "
+             "| Balanced accuracy | AUC change vs none |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, row in table.items():
-        cells = ["n/a" if a is None else f"{a['auc']:.3f} ({a['accuracy']:.3f} / {a['tpr_at_1pct_fpr']:.3f})"
-                 for a in row["attacks"].values()]
-        lines.append(f"| {label(name)} | {row['train_accuracy']:.2%} | {row['test_accuracy']:.2%} | " + " | ".join(cells)
-                     + f" | {row['best_auc']:.3f} |")
+        r = {k[len("strongest_"):]: v for k, v in row.items() if k.startswith("strongest_")}
+        change = "–"
+        if "auc_change" in row:
+            change = ci_cell(row, "auc_change", lambda v: f"{v:+.3f}")
+            if row["auc_change_low"] > 0 or row["auc_change_high"] < 0:
+                change += " *"
+        lines.append(f"| {label(name)} | {row['train_accuracy']:.1%} | {row['test_accuracy']:.1%} | "
+                     f"{row['strongest']} | {ci_cell(r, 'auc', auc)} | {ci_cell(r, 'tpr_at_0_1pct_fpr', pct)} | "
+                     f"{ci_cell(r, 'tpr_at_1pct_fpr', pct)} | {ci_cell(r, 'accuracy', auc)} | {change} |")
+    attacks = list(next(iter(table.values()))["attacks"])
+    lines += ["", "### Every attack: AUC / TPR at 1% FPR\n",
+              "| Defense | " + " | ".join(attacks) + " |", "|---|" + "---|" * len(attacks)]
+    for name, row in table.items():
+        cells = ["n/a" if a is None else f"{a['auc']:.3f} / {a['tpr_at_1pct_fpr']:.1%}" for a in row["attacks"].values()]
+        lines.append(f"| {label(name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

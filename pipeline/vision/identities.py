@@ -11,7 +11,12 @@ an identity looks like without showing any private one:
   upsampled bicubically, times ``AMPLITUDE``), the identity's private features;
 * each image of k: its pattern under a random pose (a shift of up to ``SHIFT`` of the side, both
   axes), a random contrast in [1 - ``CONTRAST``, 1 + ``CONTRAST``] and pixel noise of standard
-  deviation ``NOISE``, clipped to [0, 1].
+  deviation ``NOISE``, clipped to [0, 1];
+* a long tail: a share ``ATYPICAL`` of the images is occluded by a square of uniform noise half
+  the side wide at a random place (as faces have hands, hats and glasses). A model fits such
+  images only by memorising them, which is what membership inference detects (Feldman, "Does
+  learning require memorization?", STOC 2020); without them every image is typical, the
+  target generalises perfectly and no attack finds its members.
 
 Two identities differ by about three times the spread of one identity's images (pixel l2), so
 "nearer a private image of the class than any public image" is a test a reconstruction can pass.
@@ -24,7 +29,7 @@ from torch.nn import functional as F
 
 from ..core.seeds import derive_seed
 
-AMPLITUDE, SHIFT, CONTRAST, NOISE = 0.22, 0.06, 0.1, 0.03
+AMPLITUDE, SHIFT, CONTRAST, NOISE, ATYPICAL = 0.22, 0.06, 0.1, 0.03, 0.2
 CODE = 4  # side of an identity's grid of normals
 IDENTITY, POSE = range(2)  # random streams under the seed
 
@@ -61,4 +66,11 @@ def identities(count: int, per_identity: int, channels: int, size: int, seed: in
     x = F.grid_sample(protos.repeat_interleave(per_identity, dim=0), grid, mode="bilinear", padding_mode="zeros",
                       align_corners=False)
     x = (x * contrast[:, None, None, None] + noise).clamp(0, 1)
+    side = size // 2
+    occluded = torch.rand(m, generator=gen) < ATYPICAL
+    corner = torch.randint(0, size - side + 1, (m, 2), generator=gen)
+    patches = torch.rand(m, channels, side, side, generator=gen)
+    for i in torch.nonzero(occluded).flatten().tolist():
+        r, c = corner[i].tolist()
+        x[i, :, r:r + side, c:c + side] = patches[i]
     return x.numpy(), np.repeat(np.arange(count, dtype=np.int64), per_identity)

@@ -26,7 +26,8 @@ def test_metric_signals_by_hand():
 
 def test_thresholds_are_per_class():
     """Class 0's members have confidence 0.95 against 0.85 outside; class 1's 0.6 against 0.4:
-    one global threshold cannot separate both, per-class thresholds separate them perfectly."""
+    one global threshold cannot separate both, per-class thresholds separate them perfectly. The
+    AUC is the raw statistic's: class 1's members lose to class 0's non-members, (200 + 100) / 400."""
     def probs(conf, y):
         p = np.full((len(conf), 2), 0.0)
         p[np.arange(len(y)), y] = conf
@@ -38,7 +39,7 @@ def test_thresholds_are_per_class():
     attack = MetricAttack("confidence").fit(shadow)
     assert 0.85 < attack.thresholds[0] <= 0.95 and 0.4 < attack.thresholds[1] <= 0.6
     result = attack_metrics(attack.run(shadow))
-    assert result["accuracy"] == 1.0 and result["auc"] == 1.0 and result["tpr_at_1pct_fpr"] == 1.0
+    assert result["accuracy"] == 1.0 and result["auc"] == 0.75 and result["tpr_at_1pct_fpr"] == 0.5
 
 
 def test_outputs_refuse_logits_and_bad_labels():
@@ -102,3 +103,19 @@ def test_attacks_refuse_to_run_unfitted_or_on_other_class_counts(overfit):
     with pytest.raises(ValueError, match="classes"):
         MetricAttack("entropy").fit(two).run(target)
     assert CLASSES == target.probs_in.shape[1]
+
+
+def test_noise_robustness_clips_queries_to_the_image_range_and_scores_misclassified_records_zero():
+    """Choquette-Choo et al.'s reference: noisy copies stay images, a wrongly labelled record scores 0."""
+    seen = []
+
+    def oracle(x):
+        seen.append((x.min(), x.max()))
+        return (x.reshape(len(x), -1).mean(1) > 0.5).astype(int)  # label 1 iff the image is bright
+    x = np.stack([np.full((1, 4, 4), v, np.float32) for v in (0.02, 0.98, 0.9, 0.55)])
+    y = np.array([0, 1, 0, 1])  # the third is misclassified
+    attack = NoiseRobustnessAttack(sigmas=(0.3,), queries=20, seed=0)
+    attack.fit(oracle, x[:2], y[:2], x[2:], y[2:])
+    s = attack.run(oracle, x[:2], y[:2], x[2:], y[2:])
+    assert min(lo for lo, _ in seen) >= 0.0 and max(hi for _, hi in seen) <= 1.0
+    assert s.nonmember[0] == 0.0 and s.member[0] == s.member[1] == 1.0 and 0 < s.nonmember[1] < 1

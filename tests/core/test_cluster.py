@@ -106,6 +106,22 @@ def test_ape_certification_is_identical_locally_and_on_ray(local_ray, noise):
     assert (local["sigma_1"]["prediction"] == 1).any() and (local["sigma_1"]["prediction"] == 0).any()
 
 
+def test_membership_reference_models_are_identical_locally_and_as_ray_tasks(local_ray):
+    from pipeline.attacks.reference import inclusion
+    from pipeline.experiments.membership import reference_models
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 1, 8, 8), dtype=np.float32)
+    y = np.arange(60) % 3
+    keep = inclusion(3, 60, seed=0)
+    cfg = {"epochs": 3, "batch_size": 16, "lr": 0.01}
+    local = reference_models(x, y, keep, 3, {"compute": {"backend": "local", "chunk": 1}, "target": cfg}, 5)
+    remote = reference_models(x, y, keep, 3, {"compute": {"backend": "ray", "chunk": 10, "ray": ray_cfg()},
+                                             "target": cfg}, 5)
+    for a, b in zip(local, remote, strict=True):
+        assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+
+
 def test_invert_stage_is_byte_identical_locally_and_on_ray_with_1_or_2_workers(repo, ray_env):
     outputs = ["results/inversion/attacks.tsv", "metrics/inversion.json"]
     before = {path: (repo / path).read_bytes() for path in outputs}  # from `dvc repro`, backend local

@@ -127,8 +127,9 @@ def test_demonstration_on_the_overfit_target(defended):
     """The target is queried through the defense; the attacker fits its thresholds on an
     undefended shadow model. Labels are identical, so the correctness attack cannot change.
     The confidence-based attacks lose accuracy at their shadow-fitted thresholds (the paper's
-    metric, "MIA attack acc"); their AUC moves far less, because pushing every risky output just
-    under tau keeps most of the ranking (docs/membership.md)."""
+    metric, "MIA attack acc"). Their AUC, computed on the raw statistic, is not lowered: pushing
+    every risky output just under tau keeps the ranking, and the raw confidence AUC here rises
+    (0.73 to 0.77; docs/membership.md)."""
     data, models, evaluator, defense = defended
     with one_thread():
         t_in, t_out = logits(models["target"], data, "target")
@@ -146,8 +147,7 @@ def test_demonstration_on_the_overfit_target(defended):
     for name in ("confidence", "entropy", "modified_entropy"):
         assert after[name]["accuracy"] < before[name]["accuracy"] - 0.08, name
     assert after["neural"]["accuracy"] < before["neural"]["accuracy"]
-    assert after["confidence"]["auc"] < before["confidence"]["auc"]
-    assert after["entropy"]["auc"] < before["entropy"]["auc"] - 0.03
+    assert after["confidence"]["auc"] > before["confidence"]["auc"] - 0.02
     risk_auc = (roc_auc(rel_in.risk_before, rel_out.risk_before), roc_auc(rel_in.risk_after, rel_out.risk_after))
     print({"before": before, "after": after, "risk_auc": risk_auc,
            "members": rel_in.summary(), "nonmembers": rel_out.summary()})

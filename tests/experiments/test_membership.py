@@ -1,13 +1,11 @@
-"""The membership experiment: the attacker's and defender's shadow draws, and the table's null
-cells for a label-only release."""
+"""The membership experiment: the defender's shadow draws, the attack choice on the attacker's
+pseudo-target, and the reference models' training routine."""
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pipeline.attacks.membership import AttackScores
 from pipeline.core.errors import PipelineError
-from pipeline.defenses.release import Smoothed
 from pipeline.experiments import membership as de
 from pipeline.vision.images import split_private
 
@@ -42,18 +40,32 @@ def test_shadow_draws_refuse_a_class_too_small_for_both_parties():
         de.stratified_draws(y, np.array([2, 2]), np.array([4, 4]), 2, seed=0)
 
 
-def test_label_only_release_gives_null_output_attacks_one_hot_outputs_and_vote_utility():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).eval()
-    x = torch.randn(20, 1, 2, 2).numpy()
-    y = np.arange(20) % 3
-    rp = Smoothed(model, 3, sigma=0.5, n=15, seed=0, chunk=64)
-    released = de.outputs(rp, de.Split(x[:8], y[:8], x[8:], y[8:]), 3)
-    assert set(np.unique(released.probs_in)) <= {0.0, 1.0} and (released.probs_in.sum(1) == 1).all()
-    scores = {"correctness": AttackScores("correctness", np.array([1.0, 0.0]), np.array([0.0, 0.0]), 0.5),
-              "label_only_noise": AttackScores("label_only_noise", np.array([0.9, 0.8]), np.array([0.1, 0.95]), 0.5)}
-    entry = de.row(scores, released)
-    assert [k for k, v in entry["attacks"].items() if v is None] == ["confidence", "entropy", "modified_entropy",
-                                                                     "neural"]
-    assert entry["note"] == de.NOT_APPLICABLE and entry["best_auc"] == 0.75  # correctness: 0.75, noise: 0.5
-    assert entry["test_accuracy"] == (released.probs_out.argmax(1) == y[8:]).mean()
+def test_the_attack_is_chosen_on_the_pseudo_target_and_thresholds_come_from_it():
+    """Attack a is best on the attacker's pseudo-target, b on the target: the choice is a. An
+    attack without a fitted threshold gets the pseudo-target's best one."""
+    pseudo = {"a": AttackScores("a", np.array([3.0, 4.0]), np.array([1.0, 2.0]), np.inf),
+              "b": AttackScores("b", np.array([1.0, 4.0]), np.array([2.0, 3.0]), 0.5), "c": None}
+    target = {"a": AttackScores("a", np.array([1.0, 2.0]), np.array([1.5, 2.5]), np.inf),
+              "b": AttackScores("b", np.array([5.0, 6.0]), np.array([1.0, 2.0]), 0.5), "c": None}
+    strongest, auc = de.choose(pseudo, target)
+    assert strongest == "a" and auc == {"a": 1.0, "b": 0.5}
+    assert target["a"].threshold == 3.0 and target["b"].threshold == 0.5
+    assert list(target["a"].guess_member) == [False, False]
+
+
+def test_reference_models_come_from_the_targets_training_routine():
+    """One routine: reference model m is ``train_classifier`` on its half with seed derive(seed, m)."""
+    from pipeline.core.seeds import derive_seed
+    from pipeline.vision.nets import train_classifier
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 8, 8), dtype=np.float32)
+    y = np.arange(40) % 4
+    keep = np.stack([np.arange(40) < 20, np.arange(40) >= 20])
+    cfg = {"epochs": 2, "batch_size": 8, "lr": 0.01}
+    states = de.train_references(0, 2, x, y, keep, 4, cfg, seed=7)
+    alone = train_classifier("target", x[20:], y[20:], 4, cfg, derive_seed(7, 1), progress=False)[0].state_dict()
+    assert all(torch.equal(states[1][k], alone[k]) for k in alone)
+    assert not torch.equal(states[0]["0.weight"], alone["0.weight"])
+    models = de.reference_models(x, y, keep, 4, {"compute": {"backend": "local", "chunk": 99}, "target": cfg}, 7)
+    assert all(torch.equal(models[1].state_dict()[k], alone[k]) for k in alone)
