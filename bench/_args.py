@@ -3,6 +3,7 @@ module docstring kept as written, and argparse types that reject out-of-range va
 from __future__ import annotations
 
 import argparse
+import json
 
 from pipeline.core.cli import Parser, make_parser, number
 
@@ -51,3 +52,12 @@ def probability(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be a number strictly between 0 and 1")
     return value
+
+
+def report(result: dict, json_only: bool) -> None:
+    """Print ``result`` as aligned ``key: value`` lines (unless ``json_only``), then as one JSON line."""
+    if not json_only:
+        width = max(map(len, result))
+        for k, v in result.items():
+            print(f"{k:>{width}}: {v:.4g}" if isinstance(v, float) else f"{k:>{width}}: {v}")
+    print(json.dumps(result))

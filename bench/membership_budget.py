@@ -13,7 +13,6 @@ and the largest number of reference models whose training, added to the stage's 
 ``--budget`` seconds, locally and on ``--workers`` Ray workers (training is one task per model).
 The last line is one JSON object.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._args import parser as make_parser, positive_int, positive_number  # noqa: E402
+from bench._args import parser as make_parser, positive_int, positive_number, report  # noqa: E402
 from pipeline.attacks.membership import NoiseRobustnessAttack  # noqa: E402
 from pipeline.attacks.reference import inclusion  # noqa: E402
 from pipeline.core.cli import execute  # noqa: E402
@@ -72,10 +71,7 @@ def run(args) -> None:
               "budget_s": args.budget, "fixed_s": args.fixed,
               "max_reference_models_local": int(room // per_model) - 1,  # one of the trained models is the shadow
               "workers": args.workers, "max_reference_models_on_workers": int(room * args.workers // per_model) - 1}
-    if not args.json:
-        for k, v in result.items():
-            print(f"{k:>34}: {v:.4g}" if isinstance(v, float) else f"{k:>34}: {v}")
-    print(json.dumps(result))
+    report(result, args.json)
 
 
 if __name__ == "__main__":

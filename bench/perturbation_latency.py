@@ -15,7 +15,6 @@ forward pass is far costlier than this MLP's, so the relative figure here is an 
 for larger models and the absolute one (µs per output) is what transfers (docs/performance.md).
 The last line is one JSON object.
 """
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._args import int_at_least, parser as make_parser, positive_int  # noqa: E402
+from bench._args import int_at_least, parser as make_parser, positive_int, report  # noqa: E402
 from pipeline.core.cli import execute  # noqa: E402
 from pipeline.defenses.perturbation import OutputPerturbation, RiskEvaluator  # noqa: E402
 
@@ -101,10 +100,7 @@ def run(args) -> None:
               "defended_us_per_output": 1e6 * full / len(x),
               "overhead_us_per_output": 1e6 * (full - base) / len(x),
               "overhead_relative": (full - base) / base, **release.summary()}
-    if not args.json:
-        for k, v in result.items():
-            print(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")
-    print(json.dumps(result))
+    report(result, args.json)
 
 
 if __name__ == "__main__":
