@@ -116,10 +116,15 @@ class Attacker:
     releases; ``run`` scores every record of a release (``None`` where an
     attack does not apply)."""
 
-    def __init__(self, shadow: Release, references: list[Release], label_only_refs: list[Release], data: dict,
-                 noise: NoiseRobustnessAttack, shadow_in: np.ndarray, cfg: dict, seed: int):
+    def __init__(self, shadow: Release, references: list[Release], label_only_refs: list[Release], keep: np.ndarray,
+                 data: dict, noise: NoiseRobustnessAttack, cfg: dict, seed: int):
+        """``references`` and ``label_only_refs``: releases of reference models 1, 2, ...;
+        ``keep[m]``: the records model m trains on (model 0: the shadow)."""
         self.data, self.noise, self.cfg = data, noise, cfg
         self.label_only = shadow.label_only
+        self.keep = keep[PSEUDO:PSEUDO + len(references)]
+        self.keep_label_only = keep[PSEUDO:PSEUDO + len(label_only_refs)]
+        shadow_in = keep[SHADOW]
         x, y = data["x"], data["y"]
         noise.fit(shadow.labels, x[shadow_in], y[shadow_in], x[~shadow_in], y[~shadow_in])
         p = one_hot(shadow.labels(x), data["classes"]) if self.label_only else shadow.probs(x, y)
@@ -143,9 +148,7 @@ class Attacker:
         reference models ``refs`` (indices into this attacker's references)."""
         x, y, classes = self.data["x"], self.data["y"], self.data["classes"]
 
-        def split(name, s, threshold=None):
-            if threshold is None:  # the guesses' threshold, chosen on the pseudo-target: set by ``choose``
-                threshold = np.inf
+        def split(name, s, threshold=np.inf):  # inf: the guesses' threshold is set by ``choose``
             return AttackScores(name, s[member], s[~member], threshold)
         scores: dict[str, AttackScores | None] = dict.fromkeys(ATTACKS)
         p = one_hot(release.labels(x), classes) if self.label_only else release.probs(x, y)
@@ -204,9 +207,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
 
     def attacker(shadow, refs, label_only_refs, seed_):
         noise = NoiseRobustnessAttack(cfg["label_only_sigmas"], cfg["label_only_queries"], derive(seed, TARGET_NOISE))
-        a = Attacker(shadow, refs[1:], label_only_refs[1:], shared, noise, keep[SHADOW], cfg, seed_)
-        a.keep, a.keep_label_only = keep[PSEUDO:], keep[PSEUDO:PSEUDO + len(label_only_refs) - 1]
-        return a
+        return Attacker(shadow, refs[1:], label_only_refs[1:], keep, shared, noise, cfg, seed_)
 
     def record(name: str, a: Attacker, release: Release, pseudo: Release, extra: dict | None = None):
         bar.set_postfix_str(name)
