@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvc/config", ".dvc/plots",
            ".dvcignore", ".gitignore"]
 STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "boundary", "ape", "attribute_attack", "report",
-          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses"}
+          "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses",
+          "train_dpsgd_tabular", "train_dpsgd_images"}
 
 
 def sh(repo, *cmd, check=True):
@@ -64,6 +65,10 @@ def small(p):
     p["brepmi"].update(max_queries=33 * 4, init_batch=64, max_init_batches=3, targets=2, restarts=2)
     p["inversion"].update(sigmas=[0.1], ns=[10])
     p["attribute_attack"].update(records=30, step=0.5, repeats=[1, 10], calibration=500)
+    p["dpsgd"].update(epsilons=[1, 8])
+    p["dpsgd"]["images"].update(epochs=5)
+    p["dpsgd"]["tabular"].update(epochs=2, batch_size=256)
+    p["randomized_response"].update(epsilons=[1])
 
 
 OWN = ("pipeline", "stages")  # the project's packages; everything else is an installed library

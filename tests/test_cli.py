@@ -9,7 +9,8 @@ from tests.helpers import ROOT
 
 STAGES = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if p.stem != "__init__")
 BENCHES = sorted(p.name for p in (ROOT / "bench").glob("*.py") if not p.name.startswith("_"))
-REQUIRED = {"stages.certify": ["--sigma", "1.0"], "stages.train_classifier": ["--kind", "target"]}
+REQUIRED = {"stages.certify": ["--sigma", "1.0"], "stages.train_classifier": ["--kind", "target"],
+            "stages.train_dpsgd": ["--task", "images"]}
 
 
 def run(target: str, *args: str, monkeypatch, capsys) -> tuple[int, str, str]:

@@ -43,6 +43,13 @@ def test_metrics_show_holds_table_1_and_ape(repo):
     assert attack["base"]["coverage"] > 0.9 and attack["sigma_1"]["queries"] == 30 * (1 + attack["grid_values"])
     keyed = attack["sigma_1"]["repeat"]["keyed"]
     assert keyed["k_10"]["width_median"] == keyed["k_1"]["width_median"]
+    assert set(attack["dpsgd"]) == {"epsilon_1", "epsilon_8"} and set(attack["rr"]["epsilon_1"]) == {"fresh", "keyed"}
+    assert set(attack["rr"]["epsilon_1"]["fresh"]["repeat"]) == {"fresh"}
+    assert set(attack["rr"]["epsilon_1"]["keyed"]["repeat"]) == {"keyed", "keyed_naive"}
+    for name in ("tabular", "images"):
+        dp = data[f"metrics/dpsgd_{name}.json"]
+        assert set(dp) == {"epsilon_1", "epsilon_8"}
+        assert all(m["epsilon"] <= m["epsilon_requested"] * 1.001 and m["noise_multiplier"] > 0 for m in dp.values())
     for png in ("plots/ape_figure1.png", "plots/ape_figure4.png", "plots/certified_accuracy.png",
                 "plots/attribute_attack_repeats.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -51,7 +58,8 @@ def test_metrics_show_holds_table_1_and_ape(repo):
 def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     data = shown(repo)
     inv = data["metrics/inversion.json"]
-    assert set(inv) == {"base", "rp", "mid", "held_out"} and inv["held_out"]["images"] > 0
+    assert set(inv) == {"base", "rp", "mid", "dpsgd", "rr", "held_out"} and inv["held_out"]["images"] > 0
+    assert set(inv["dpsgd"]) == {"epsilon_1", "epsilon_8"} and set(inv["rr"]["epsilon_1"]) == {"fresh", "keyed"}
     inv = {"base": inv["base"], "rp": inv["rp"]["sigma_0_1"]["n_10"], "mid": inv["mid"]["beta_0_01"]}
     for m in inv.values():
         assert 0 <= m["asr_low"] <= m["asr"] <= m["asr_high"] <= 1 and 0 <= m["asr_no_attack"] <= 1
@@ -63,7 +71,7 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     assert inv["base"]["no_start"] < inv["base"]["attacks"] and inv["base"]["queries_mean"] > 0
     assert data["metrics/target.json"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
-    assert len(attacks) == 1 + 3 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
+    assert len(attacks) == 1 + 7 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
     for m in inv.values():
         assert m["attacks"] == 2 * 2 and m["accuracy_images"] == 10 and m["accuracy_test_images"] > 0
     for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion.png"):
@@ -74,18 +82,19 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
 
 
 OP_ROWS = {"output_perturbation", "output_perturbation_aware", "output_perturbation_wrong_label"}
+BASELINES = {"dpsgd.epsilon_1", "dpsgd.epsilon_8", "rr.epsilon_1.fresh", "rr.epsilon_1.keyed"}
 
 
 def test_membership_table_has_every_defense_the_strongest_attack_with_intervals_and_unchanged_labels(repo):
     from pipeline.attacks.membership import ATTACKS, LABEL_ONLY_ATTACKS
 
     table = configurations(shown(repo)["metrics/membership.json"], "attacks")
-    assert set(table) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS
+    assert set(table) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS | BASELINES
     on_disk = read_metrics(repo / "metrics/membership.json", "membership")
     assert on_disk["setup"]["reference_models"] == 4 and on_disk["setup"]["members"] == 150
     for name, entry in configurations(on_disk, "attacks").items():
         attacks = entry["attacks"]
-        label_only = name.startswith("rp.")
+        label_only = name.startswith(("rp.", "rr."))
         assert set(attacks) == set(ATTACKS)
         assert {k for k, a in attacks.items() if a is None} == (set(ATTACKS) - set(LABEL_ONLY_ATTACKS) if label_only
                                                                 else set())
@@ -110,7 +119,7 @@ def test_membership_table_has_every_defense_the_strongest_attack_with_intervals_
     scores = pd.read_csv(repo / "results/membership/scores.tsv", sep="\t")
     assert list(scores.columns) == ["defense", "attack", "member", "score"]
     counts = scores.groupby(["defense", "attack"])["member"].agg(["sum", "size"])
-    assert len(counts) == 5 * len(ATTACKS) + len(LABEL_ONLY_ATTACKS)  # RP: the label-only attacks
+    assert len(counts) == 7 * len(ATTACKS) + 3 * len(LABEL_ONLY_ATTACKS)  # RP, randomized response: label-only
     assert (counts["sum"] == len(data["train_y"])).all()
     assert (counts["size"] == len(data["train_y"]) + len(data["test_y"])).all()
     assert (repo / "plots/membership_roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -119,9 +128,17 @@ def test_membership_table_has_every_defense_the_strongest_attack_with_intervals_
 
 def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
     data = shown(repo)
-    rows = configurations(data["reports/defenses.json"], "family")
+    rows = configurations(data["reports/defenses.json"]["images"], "family")
     inv, membership = data["metrics/inversion.json"], data["metrics/membership.json"]
-    assert set(rows) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS
+    assert set(rows) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS | BASELINES
+    assert rows["dpsgd.epsilon_1"]["brepmi_asr"] == inv["dpsgd"]["epsilon_1"]["asr"]
+    assert rows["rr.epsilon_1.keyed"]["membership_auc"] == membership["rr"]["epsilon_1"]["keyed"]["strongest_auc"]
+    assert any(r["pareto_brepmi"] for r in rows.values()) and any(r["pareto_membership"] for r in rows.values())
+    tabular = configurations(data["reports/defenses.json"]["tabular"], "family")
+    assert set(tabular) == {"none", "rp.sigma_1.fresh", "rp.sigma_1.keyed", "dpsgd.epsilon_1", "dpsgd.epsilon_8",
+                            "rr.epsilon_1.fresh", "rr.epsilon_1.keyed"}
+    certified = data["metrics/certify/sigma_1.0.json"]["sigma_1"]["accuracy"]
+    assert tabular["rp.sigma_1.keyed"]["test_accuracy"] == certified
     assert rows["none"]["brepmi_asr"] == rows["output_perturbation"]["brepmi_asr"] == inv["base"]["asr"]
     assert rows["rp.sigma_0_1.n_10"]["brepmi_asr"] == inv["rp"]["sigma_0_1"]["n_10"]["asr"]
     assert rows["mid.beta_0_01"]["membership_auc"] == membership["mid"]["beta_0_01"]["strongest_auc"]
@@ -129,14 +146,16 @@ def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
     assert rows["output_perturbation"]["labels_changed"] == 0
     text = (repo / "reports/defenses.md").read_text()
     assert "| RP, σ=0.1, N=10 |" in text and "AUC change vs none" in text
-    assert (repo / "plots/tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in ("plots/frontier_images.png", "plots/frontier_tabular.png"):
+        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("robust-privacy").experiment_id],
                              "tags.`dvc.stage` = 'defenses'")[0]
-    assert run.data.metrics["defenses.none.membership_auc"] == rows["none"]["membership_auc"]
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"defenses.md", "defenses.json", "tradeoff.png"}
+    assert run.data.metrics["defenses.images.none.membership_auc"] == rows["none"]["membership_auc"]
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"defenses.md", "defenses.json",
+                                                                         "frontier_images.png", "frontier_tabular.png"}
 
 
 def test_the_same_params_give_byte_identical_metrics_results_and_models(repo):

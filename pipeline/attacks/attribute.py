@@ -89,30 +89,41 @@ def certified_differences(grid: np.ndarray, answers: np.ndarray, released: np.nd
             "compatible_below_certified": int(below.sum())}
 
 
-def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarray, truth: np.ndarray,
-                     n: int, repeats: list[int], calibration: int, seed: int, chunk: int,
-                     secret: bytes) -> dict[str, dict[int, dict]]:
-    """The averaging attacker against a service that answers the majority vote over n noisy
-    copies (Section 7.2's always-return-a-label mode), with fresh and with keyed noise.
+def averaging_attack(m: np.ndarray, grid: np.ndarray, repeats: list[int], fresh: np.ndarray | None = None,
+                     keyed: np.ndarray | None = None) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """The averaging attacker's intervals ``averaging_interval`` per mode and K, from its answer
+    law ``m`` (R, G) and the answers (R, max K) to the victims' records under fresh and/or keyed
+    randomness. Against keyed randomness the K answers are one draw repeated: ``keyed`` is the
+    attacker who knows it (one answer), ``keyed_naive`` the one who takes them for K draws."""
+    out: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    for mode, answers, draws in (("fresh", fresh, None), ("keyed", keyed, 1), ("keyed_naive", keyed, None)):
+        if answers is not None:
+            out[mode] = {k: averaging_interval(grid, m, (answers[:, :draws or k] == 1).sum(axis=1), draws or k)
+                         for k in repeats}
+    return out
 
-    The attacker's m(b): p_A at every grid value from ``calibration`` noisy evaluations (its own
-    queries, as many as it likes), then ``answer_law``. The victim's record ``own`` (R, d) is
-    answered max(repeats) times; for each K the attacker uses the first K answers. Against
-    keyed noise the K answers are one draw repeated: ``keyed`` is the attacker who knows it
-    (one answer), ``keyed_naive`` the one who takes them for K draws.
-    Returns {mode: {K: interval_summary}}.
-    """
+
+def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarray, n: int, repeats: list[int],
+                     calibration: int, seed: int, chunk: int, secret: bytes) -> dict:
+    """``averaging_attack`` against a service that answers the majority vote over n noisy copies
+    (Section 7.2's always-return-a-label mode), with fresh and with keyed noise. The attacker's
+    m(b): p_A at every grid value from ``calibration`` noisy evaluations (its own queries, as
+    many as it likes), then ``answer_law``. The victims' records ``own`` (R, d) are answered
+    max(repeats) times; for each K the attacker uses the first K answers."""
     estimate = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=chunk, progress=True)
     p_a = estimate.counts(aug, calibration, ESTIMATE, key=0)[:, 1].reshape(aug.values.shape) / calibration
-    m = answer_law(p_a, n)
-    k_max, out = max(repeats), {}
-    for noise in ("fresh", "keyed"):
-        served = Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret)
-        answers = served.vote(own.repeat_interleave(k_max, dim=0), n).reshape(len(own), k_max)
-        for mode, draws in ([("fresh", None)] if noise == "fresh" else [("keyed", 1), ("keyed_naive", None)]):
-            out[mode] = {}
-            for k in repeats:
-                used = draws or k
-                lo, hi = averaging_interval(grid, m, (answers[:, :used] == 1).sum(axis=1), used)
-                out[mode][k] = interval_summary(lo, hi, truth)
-    return out
+    k_max = max(repeats)
+    answers = {noise: Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret)
+               .vote(own.repeat_interleave(k_max, dim=0), n).reshape(len(own), k_max) for noise in ("fresh", "keyed")}
+    return averaging_attack(answer_law(p_a, n), grid, repeats, answers["fresh"], answers["keyed"])
+
+
+def repeated_queries_rr(on_grid: np.ndarray, own: np.ndarray, release, grid: np.ndarray, repeats: list[int]) -> dict:
+    """``averaging_attack`` against randomized response on two labels (``release``, fresh or
+    keyed), asked max(repeats) times for each victim's record ``own`` (R, d): the attacker's
+    m(b) = keep where the model says 1 at b (``on_grid``, (R, G) labels, learnt by as many
+    queries as it likes), 1 - keep elsewhere."""
+    k_max = max(repeats)
+    answers = release.labels(np.repeat(own, k_max, axis=0)).reshape(len(own), k_max)
+    m = np.where(on_grid == 1, release.keep, 1 - release.keep)
+    return averaging_attack(m, grid, repeats, **{"keyed" if release.keyed else "fresh": answers})

@@ -6,6 +6,11 @@ certifies its rows with the engine's ``offset=start`` (``pipeline.smoothing``), 
 depends only on the seed, a key, a stream and each row's position, so the results do not
 depend on the backend, the chunk size or how many workers share the chunks.
 
+``backend: local`` runs the chunks in this process, whose torch threads use every core for
+the large vectorised chunks of the smoothing engine; tasks that cannot use them (training a
+small model: ``spread=True``) are spread over a pool of ``compute.workers`` spawned processes
+with one torch thread each (0 = one per core; 1 = this process), results in order.
+
 ``backend: ray`` submits one Ray task per chunk (``compute.ray.cpus``/``gpus`` each, retried
 up to ``max_retries`` times when its worker dies), ships this package to the workers with the
 job (so every node runs the driver's engine code), and puts ``shared`` in the object store
@@ -14,6 +19,7 @@ once. The driver shows one progress bar over all chunks.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from typing import Callable, Iterator
 
@@ -28,8 +34,9 @@ def spans(total: int, rows: int) -> list[tuple[int, int]]:
 
 
 def map_rows(fn: Callable, total: int, compute: dict, desc: str, progress: bool = True, unit: str = "input",
-             **shared) -> Iterator:
-    """Yield ``fn(start, stop, **shared)`` for every chunk of ``range(total)``, in order.
+             spread: bool = False, **shared) -> Iterator:
+    """Yield ``fn(start, stop, **shared)`` for every chunk of ``range(total)``, in order
+    (``spread``: single-threaded tasks, run on the local pool).
 
     ``fn`` must be a module-level function of this package (Ray workers import it by name).
     """
@@ -37,17 +44,48 @@ def map_rows(fn: Callable, total: int, compute: dict, desc: str, progress: bool 
     backend = _ray_map if compute["backend"] == "ray" else _local_map
     with tqdm(total=total, desc=f"{desc} ({compute['backend']})", unit=unit, mininterval=1.0,
               disable=not progress) as bar:
-        yield from backend(fn, chunks, compute, shared, bar)
+        yield from backend(fn, chunks, compute, shared, bar, spread)
 
 
-def _local_map(fn, chunks, compute, shared, bar):
-    for start, stop in chunks:
-        result = fn(start, stop, **shared)
-        bar.update(stop - start)
-        yield result
+def workers(compute: dict) -> int:
+    """The local backend's processes: ``compute.workers``, 0 = one per core."""
+    return compute.get("workers", 1) or os.cpu_count() or 1
 
 
-def _ray_map(fn, chunks, compute, shared, bar):
+def _single_thread() -> None:
+    import torch
+    torch.set_num_threads(1)
+
+
+def _call(task):
+    fn, start, stop, shared = task
+    return fn(start, stop, **shared)
+
+
+def _local_map(fn, chunks, compute, shared, bar, spread):
+    processes = min(workers(compute), len(chunks)) if spread else 1
+    if processes <= 1:
+        for start, stop in chunks:
+            result = fn(start, stop, **shared)
+            bar.update(stop - start)
+            yield result
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's thread pools
+    pool = context.Pool(processes, initializer=_single_thread)
+    try:
+        tasks = [(fn, start, stop, shared) for start, stop in chunks]
+        for (start, stop), result in zip(chunks, pool.imap(_call, tasks)):
+            bar.update(stop - start)
+            yield result
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _ray_map(fn, chunks, compute, shared, bar, spread):
     ray = connect(compute["ray"])
     cfg = compute["ray"]
     refs = {k: ray.put(v) for k, v in shared.items()}  # once, not once per task

@@ -15,8 +15,9 @@ from .errors import PipelineError
 from .io import read_json, write_json
 
 KEY = re.compile(r"[a-z][a-z0-9_]*\Z")
-SYMBOLS = {"sigma": "σ", "beta": "β", "alpha": "α", "n": "N", "k": "K"}
-WORDS = {"rp": "RP", "mid": "MID", "base": "base", "none": "none", "ablation": "ablation",
+SYMBOLS = {"sigma": "σ", "beta": "β", "alpha": "α", "n": "N", "k": "K", "epsilon": "ε"}
+WORDS = {"rp": "RP", "mid": "MID", "base": "base", "none": "none", "ablation": "ablation", "dpsgd": "DP-SGD",
+         "rr": "randomized response",
          "output_perturbation": "output perturbation",
          "output_perturbation_aware": "output perturbation (mechanism-aware attacker)",
          "output_perturbation_wrong_label": "output perturbation (wrong-label attacker)"}

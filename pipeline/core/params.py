@@ -45,6 +45,8 @@ _classifier_spec = {
     "lr": (_num, _pos, "a number > 0"),
 }
 
+_dp_spec = {**_classifier_spec, "max_grad_norm": (_num, _pos, "a number > 0 (per-sample clipping norm), e.g. 1.0")}
+
 SPEC = {
     "seed": (int, lambda v: v >= 0, "a non-negative integer"),
     "bootstrap": (int, lambda v: v >= 100, "an integer >= 100 (bootstrap resamples), e.g. 1000"),
@@ -142,6 +144,15 @@ SPEC = {
         },
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 1024"),
     },
+    "dpsgd": {
+        "epsilons": (list, _pos_list, "a non-empty list of numbers > 0 (privacy budgets), e.g. [1, 2, 4, 8, 16]"),
+        "delta": (_num, _prob, "a number in (0, 1), below 1 / training records, e.g. 1.0e-5"),
+        "images": _dp_spec,
+        "tabular": _dp_spec,
+    },
+    "randomized_response": {
+        "epsilons": (list, _pos_list, "a non-empty list of numbers > 0, e.g. [1, 2, 4, 8]"),
+    },
     "gan": {
         "steps": (int, lambda v: v >= 1, "an integer >= 1 (generator steps)"),
         "batch_size": (int, lambda v: v >= 2, "an integer >= 2, e.g. 64"),
@@ -183,6 +194,7 @@ SPEC = {
     "compute": {
         "backend": (str, lambda v: v in ("local", "ray"), "local or ray"),
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (rows per chunk, one Ray task each), e.g. 10000"),
+        "workers": (int, lambda v: v >= 0, "an integer >= 0 (local processes; 0 = one per core, 1 = this process)"),
         "ray": {
             "address": (str, lambda v: re.fullmatch(r"|auto|(ray://)?[\w.\-]+:\d{1,5}", v) is not None,
                         "\"\" (a local instance), auto (the cluster this machine joined), host:port "

@@ -102,9 +102,11 @@ def _opened(params: dict, name: str) -> Iterator[None]:
         with mlflow.start_run(experiment_id=experiment_id, run_name=name, parent_run_id=parent,
                               tags=execution.tags(params)):
             yield
-            # cost of the stage process so far (MLflow only: timings never go into DVC metrics)
+            # cost of the stage process so far (MLflow only: timings never go into DVC metrics); workers:
+            # the largest of its finished child processes (the local backend's pool)
             mlflow.log_metrics({"stage_seconds": time.monotonic() - _STARTED,
-                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                "peak_rss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024})
         status = "FAILED" if failed_before else "FINISHED"
     finally:
         client.set_terminated(parent, status)  # now: after this stage's run ended

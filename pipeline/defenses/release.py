@@ -8,11 +8,17 @@ label-only release), ``labels(x)`` the released hard label. Attacks only ever se
   ``WrongLabel``: the same release queried with a wrong label by an adaptive attacker.
 * ``Smoothed``: Robust Privacy's label-only release, the majority vote of n noisy copies
   (``pipeline.smoothing``, fresh noise per query; the Robust Privacy paper's Section 7.2).
+* ``RandomizedResponse``: k-ary randomized response on the model's label, fresh per query or
+  keyed (a repeated query gets the same answer).
 
 Probabilities come from float64 logits: a float32 softmax rounds confident outputs to exactly
 1.0, and the ties erase the attacks' signal.
 """
 from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Callable
 
 import numpy as np
 import torch
@@ -113,3 +119,55 @@ class Smoothed(Release):
 
     def labels(self, x):
         return self.smooth.vote(torch.as_tensor(x), self.n)
+
+
+def demo_secret(seed: int) -> bytes:
+    """The keyed releases' secret when the service has none of its own: derived from ``seed``
+    (reproducible, hence not secret)."""
+    return f"robust-privacy demo secret {seed}".encode()
+
+
+def keep_probability(epsilon: float, k: int) -> float:
+    """k-ary randomized response: P(the true label is released) = e^eps / (e^eps + k - 1)."""
+    return float(1 / (1 + (k - 1) * np.exp(-epsilon)))
+
+
+class RandomizedResponse(Release):
+    """k-ary randomized response on the released label (Warner, JASA 1965; the k-ary form of
+    Kairouz, Oh and Viswanath, "Extremal mechanisms for local differential privacy", NeurIPS
+    2014): the model's label with probability e^eps / (e^eps + k - 1), else one of the k - 1
+    other labels uniformly; each answer is eps-label-DP. ``fresh``: new randomness per query
+    (one generator seeded by ``seed``, advancing query by query); ``keyed``: an answer's
+    randomness from HMAC-SHA256(``secret``, the input's float32 bytes), so repeating a query
+    repeats its answer. ``labels_of``: the model's hard labels for a batch of inputs."""
+
+    label_only = True
+
+    def __init__(self, labels_of: Callable[[np.ndarray], np.ndarray], classes: int, epsilon: float, seed: int,
+                 keyed: bool = False, secret: bytes = b""):
+        if keyed and not secret:
+            raise PipelineError("randomized response: the keyed release needs a non-empty secret")
+        self.labels_of, self.classes, self.epsilon = labels_of, classes, epsilon
+        self.keep = keep_probability(epsilon, classes)
+        self.keyed, self.secret = keyed, secret
+        self.rng = np.random.default_rng(seed)
+
+    def uniforms(self, x: np.ndarray) -> np.ndarray:
+        """Two uniforms in [0, 1) per input: fresh draws, or the input's keyed pair."""
+        if not self.keyed:
+            return self.rng.random((len(x), 2))
+        rows = np.ascontiguousarray(np.asarray(x, np.float32).reshape(len(x), -1))
+        words = [np.frombuffer(hmac.new(self.secret, r.tobytes(), hashlib.sha256).digest()[:16], np.uint64)
+                 for r in rows]
+        return (np.array(words, np.uint64).reshape(len(x), 2) >> np.uint64(11)) / 2.0 ** 53
+
+    def probs(self, x, y):
+        return None
+
+    def labels(self, x):
+        x = np.asarray(torch.as_tensor(x).numpy() if isinstance(x, torch.Tensor) else x)
+        true = np.asarray(self.labels_of(x))
+        u = self.uniforms(x)
+        other = np.minimum((u[:, 1] * (self.classes - 1)).astype(np.int64), self.classes - 2)
+        other += other >= true  # a uniform label among the k - 1 others
+        return np.where(u[:, 0] < self.keep, true, other)

@@ -38,23 +38,36 @@ from ..core.compute import map_rows
 from ..core.seeds import derive_seed as stream
 from ..core.metrics import token
 from ..core.training import logits, predict
+from ..defenses.release import RandomizedResponse, demo_secret
 from ..smoothing import Smooth
 from ..smoothing.stats import bootstrap_interval, wilson_interval
 
 STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams (``stream(seed, STARTS, configuration)``, ...)
 
 
-def configs(sigmas: list[float], ns: list[int], betas: list[float]) -> list[dict]:
-    """The grid: base, then smoothed (every sigma x N), then MID (every beta)."""
+def configs(sigmas: list[float], ns: list[int], betas: list[float], dp_epsilons: list[float] = (),
+            rr_epsilons: list[float] = ()) -> list[dict]:
+    """The grid: base, then smoothed (every sigma x N), then MID (every beta), then the
+    baselines: DP-SGD (every epsilon) and randomized response (every epsilon, fresh and keyed)."""
     return ([{"name": "base"}]
             + [{"name": f"rp.{token('sigma', s)}.{token('n', n)}", "sigma": s, "n": n} for s in sigmas for n in ns]
-            + [{"name": f"mid.{token('beta', b)}", "beta": b} for b in betas])
+            + [{"name": f"mid.{token('beta', b)}", "beta": b} for b in betas]
+            + [{"name": f"dpsgd.{token('epsilon', e)}", "dpsgd": e} for e in dp_epsilons]
+            + [{"name": f"rr.{token('epsilon', e)}.{mode}", "rr": e, "keyed": mode == "keyed"}
+               for e in rr_epsilons for mode in ("fresh", "keyed")])
 
 
 def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
     """Hard labels of ``config``'s model: the base target (``models['target']``), its smoothed
-    version (majority vote, noise seeded by ``seed``) or the MID model ``models['mid'][beta]``
-    (bottleneck samples seeded by ``seed``)."""
+    version (majority vote, noise seeded by ``seed``), the MID model ``models['mid'][beta]``
+    (bottleneck samples seeded by ``seed``), the DP-SGD model ``models['dpsgd'][epsilon]``, or the
+    target's label through randomized response (fresh randomness seeded by ``seed``, or keyed by
+    ``models['secret']``)."""
+    if "rr" in config:
+        return RandomizedResponse(lambda x: predict(models["target"], x), classes, config["rr"], seed,
+                                  config["keyed"], models["secret"]).labels
+    if "dpsgd" in config:
+        return lambda x: predict(models["dpsgd"][config["dpsgd"]], x)
     if "sigma" in config:
         smooth = Smooth(models["target"], classes, config["sigma"], noise="fresh", seed=seed, chunk=chunk)
         return lambda x: smooth.vote(x, config["n"])
@@ -119,9 +132,10 @@ def attack_configurations(start: int, stop: int, *, G: nn.Module, models: dict, 
 def run_attacks(G: nn.Module, models: dict, configs: list[dict], cfg: brepmi.Config, targets: int, restarts: int,
                 z_dim: int, classes: int, seed: int, chunk: int, compute: dict,
                 progress: bool = True) -> list[tuple[list[dict], np.ndarray, np.ndarray, int]]:
-    """``attack_configurations`` for every configuration, one task each on ``compute``'s backend."""
+    """``attack_configurations`` for every configuration, one task each on ``compute``'s backend
+    (locally: spread over the worker processes, one torch thread each)."""
     return [r for part in map_rows(attack_configurations, len(configs), {**compute, "chunk": 1}, "BREP-MI",
-                                   progress, "configuration", G=G, models=models, configs=configs, cfg=cfg,
+                                   progress, "configuration", spread=True, G=G, models=models, configs=configs, cfg=cfg,
                                    targets=targets, restarts=restarts, z_dim=z_dim, classes=classes, seed=seed,
                                    chunk=chunk) for r in part]
 
@@ -214,20 +228,22 @@ def held_out(evaluator: nn.Module, data: dict, targets: int, seed: int, reps: in
 
 
 def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, data: dict, class_names: list,
-             params: dict, progress: bool = True) -> tuple[dict, pd.DataFrame, dict]:
+             params: dict, progress: bool = True, private: dict | None = None) -> tuple[dict, pd.DataFrame, dict]:
     """The whole Section 6 grid (``configs`` of the ``inversion`` and ``mid`` params) measured:
     per configuration its metrics (``summarise``, ``utility``, queries spent on the starts, the
     ASR change against the base model and against the first N; ``held_out``: the reference);
     every attack's record with its judgement (one row each, in configuration order); and the
     content of ``pipeline.reporting.plots.inversion_comparison``: the private training image of
     each attacked class (the target's most confident one), the private and public images, and
-    per configuration the reconstructions (attacks, C, H, W), their judgement and ASR."""
+    per configuration the reconstructions (attacks, C, H, W), their judgement and ASR.
+    ``private``: the DP-SGD models by epsilon (none: no DP-SGD rows)."""
     b, grid, seed = params["brepmi"], params["inversion"], params["seed"]
     classes = len(class_names)
-    models = {"target": target, "mid": mids}
+    models = {"target": target, "mid": mids, "dpsgd": private or {}, "secret": demo_secret(seed)}
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = most_confident(target, data["train_x"], data["train_y"], classes)
-    grid_configs = configs(grid["sigmas"], grid["ns"], params["mid"]["betas"])
+    grid_configs = configs(grid["sigmas"], grid["ns"], params["mid"]["betas"], list(private or {}),
+                           params["randomized_response"]["epsilons"])
     results = run_attacks(G, models, grid_configs, cfg, b["targets"], b["restarts"], params["gan"]["z_dim"], classes,
                           seed, grid["chunk"], params["compute"], progress)
     targets = np.repeat(np.arange(b["targets"]), b["restarts"])
@@ -243,6 +259,8 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
                            **utility(labels, data, top, classes)}
         rows.append(pd.concat([df, end.add_prefix("evaluator_").rename(columns={"evaluator_success": "success"}),
                                start[["label", "success"]].add_prefix("start_")], axis=1).assign(config=config))
+        if "dpsgd" in spec or "rr" in spec:  # the figure shows the paper's grid; the baselines are in the frontier
+            continue
         figure["rows"][config] = {"images": images, "judged": end, "asr": metrics[config]["asr"],
                                   "at_chance": metrics[config]["at_chance"],
                                   "missing": np.where(df["found_start"], "no image", "no start")}

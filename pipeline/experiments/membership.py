@@ -27,6 +27,10 @@ reference models the attacker mirrors them with:
 * ``rp.sigma_<s>.n_<n>``: RP's label-only release, the vote of n noisy copies; the label-only
   attacks, with the first ``label_only_models`` references served the same way. The attacks on
   confidence vectors do not apply by construction (``None``).
+* ``dpsgd.epsilon_<e>``: a DP-SGD model (``pipeline.defenses.dpsgd``) in place of the target; plain
+  (non-private) reference models: the attacker does not retrain them per epsilon (docs/deviations.md).
+* ``rr.epsilon_<e>.fresh`` / ``.keyed``: the target's label through randomized response; the
+  label-only attacks, with the label-only references served through the same mechanism.
 """
 from __future__ import annotations
 
@@ -43,9 +47,9 @@ from ..core.compute import map_rows
 from ..core.errors import PipelineError
 from ..core.metrics import token
 from ..core.seeds import derive_seed as derive
-from ..core.training import logits
+from ..core.training import logits, predict
 from ..defenses.perturbation import OutputPerturbation, RiskEvaluator
-from ..defenses.release import Perturbed, Plain, Release, Smoothed, WrongLabel
+from ..defenses.release import Perturbed, Plain, RandomizedResponse, Release, Smoothed, WrongLabel, demo_secret
 from ..vision.nets import BUILDERS, train_classifier
 
 NOT_APPLICABLE = "label-only release: not applicable by construction"
@@ -83,10 +87,10 @@ def train_references(start: int, stop: int, x: np.ndarray, y: np.ndarray, keep: 
 
 def reference_models(x, y, keep, classes: int, params: dict, seed: int) -> list[nn.Module]:
     """Every reference model of ``keep`` (one row each), trained on the ``compute`` backend,
-    one task per model."""
+    one task per model (locally: spread over the worker processes)."""
     compute = {**params["compute"], "chunk": 1}
     states = [s for block in map_rows(train_references, len(keep), compute, "reference models", unit="model",
-                                      x=x, y=y, keep=keep, classes=classes, cfg=params["target"], seed=seed)
+                                      spread=True, x=x, y=y, keep=keep, classes=classes, cfg=params["target"], seed=seed)
               for s in block]
     models = []
     for state in states:
@@ -190,10 +194,16 @@ def name_rp(sigma: float, n: int) -> str:
     return f"rp.{token('sigma', sigma)}.{token('n', n)}"
 
 
+def randomized_response(model: nn.Module, classes: int, epsilon: float, seed: int, keyed: bool,
+                        secret: bytes) -> RandomizedResponse:
+    return RandomizedResponse(lambda x: predict(model, x), classes, epsilon, seed, keyed, secret)
+
+
 def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dict, classes: int,
-                      params: dict) -> tuple[dict, dict[str, dict[str, AttackScores]], dict]:
+                      params: dict, private: dict[float, nn.Module] | None = None
+                      ) -> tuple[dict, dict[str, dict[str, AttackScores]], dict]:
     """The defense x attack table, every attack's per-record scores on the target, and the
-    set-up (population and reference-model counts)."""
+    set-up (population and reference-model counts). ``private``: the DP-SGD models by epsilon."""
     cfg, seed = params["membership"], params["seed"]
     x = np.concatenate([data["train_x"], data["test_x"]])
     y = np.concatenate([data["train_y"], data["test_y"]])
@@ -228,7 +238,10 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
 
     jobs = ["none", "output_perturbation", "output_perturbation_aware", "output_perturbation_wrong_label",
             *[f"mid.{token('beta', b)}" for b in mids], *[name_rp(s, n) for s in cfg["rp"]["sigmas"]
-                                                           for n in cfg["rp"]["ns"]]]
+                                                           for n in cfg["rp"]["ns"]],
+            *[f"dpsgd.{token('epsilon', e)}" for e in private or {}],
+            *[f"rr.{token('epsilon', e)}.{mode}" for e in params["randomized_response"]["epsilons"]
+              for mode in ("fresh", "keyed")]]
     bar = tqdm(total=len(jobs), desc="defenses")
     plain = [Plain(m) for m in models]
     unaware = attacker(plain[SHADOW], plain, plain[:lo_count + 1], derive(seed, SHADOW))
@@ -266,6 +279,16 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
             served = [Smoothed(m, classes, sigma, n, derive(seed, 3, j), chunk) for j, m in enumerate(models[:lo_count + 1])]
             a = attacker(served[SHADOW], plain, served, derive(seed, SHADOW))
             record(name_rp(sigma, n), a, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk), served[PSEUDO])
+    for eps, model in (private or {}).items():
+        record(f"dpsgd.{token('epsilon', eps)}", unaware, Plain(model), plain[PSEUDO])
+    secret = demo_secret(seed)
+    for i, eps in enumerate(params["randomized_response"]["epsilons"]):
+        for keyed in (False, True):
+            served = [randomized_response(m, classes, eps, derive(seed, 4, i, j), keyed, secret)
+                      for j, m in enumerate(models[:lo_count + 1])]
+            a = attacker(served[SHADOW], plain, served, derive(seed, SHADOW))
+            record(f"rr.{token('epsilon', eps)}.{'keyed' if keyed else 'fresh'}", a,
+                   randomized_response(target, classes, eps, derive(seed, 4, i), keyed, secret), served[PSEUDO])
     bar.close()
     for name, row in table.items():
         if name != "none":

@@ -37,3 +37,19 @@ def interval_curve(x_name: str, x: list[float], y_name: str, series: dict[str, l
 def interval(m: dict, measure: str) -> tuple[float, float, float]:
     """The estimate ``m[measure]`` and its interval (``<measure>_low``, ``<measure>_high``)."""
     return m[measure], m[f"{measure}_low"], m[f"{measure}_high"]
+
+
+def frontier(task: str, rows: dict[str, dict], panels: list[tuple[str, str]]) -> pd.DataFrame:
+    """One row per (attack panel, configuration): test accuracy and the attack's success with
+    their intervals, the frontier curve as ``series``, the configuration's ``label`` and
+    whether it is on the Pareto front. ``panels``: (row key, the attack's name);
+    ``rows``: ``pipeline.reporting.defense_table.table`` or ``tabular_table``."""
+    out = []
+    for key, attack in panels:
+        flag = f"pareto_{key.split('_')[0]}"
+        out += [{"task": task, "attack": attack, "series": "undefended" if r["curve"] == "none" else r["curve"],
+                 "configuration": label(name), "accuracy": r["test_accuracy"],
+                 "accuracy_lower": r["test_accuracy_low"], "accuracy_upper": r["test_accuracy_high"],
+                 "success": r[key], "lower": r.get(f"{key}_low", r[key]), "upper": r.get(f"{key}_high", r[key]),
+                 "pareto": int(r.get(flag, 0))} for name, r in rows.items() if r.get(key) is not None]
+    return pd.DataFrame(out)

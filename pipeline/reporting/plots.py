@@ -363,23 +363,22 @@ def _annotate_apart(ax, points: list[tuple[float, float, str]], box=(0.11, 0.045
             placed.append(at)
 
 
-def tradeoff(path, rows: dict[str, dict]) -> None:
-    """Privacy against utility, one curve per defense family: BREP-MI ASR (left) and the AUC of
-    the attacker's strongest membership attack (right) against test accuracy; RP one curve per N (points in
-    sigma order), MID in beta order; the undefended target as a black star; 95% intervals as bars
-    where the row has them; a grey cross on every point whose test accuracy is at chance; a point
-    near an already labelled one keeps its marker but not its label. ``rows``:
-    ``pipeline.reporting.defense_table.table``."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+def frontier(path, rows: dict[str, dict], panels: list[tuple[str, str, float | None, bool, str]], title: str) -> None:
+    """The privacy-utility frontier, one panel per attack: its success (or privacy measure)
+    against test accuracy, one curve per row ``curve`` (``defense_table.curve``: a defense family;
+    RP per N, randomized response per randomness), the undefended model as a black star, 95% intervals on
+    both axes where the row has them, the Pareto front (``pareto_<attack>`` flags) as a dashed
+    black line through its points, a grey cross on every point whose test accuracy is at chance;
+    a point near an already labelled one keeps its marker but not its label. ``panels``: (row
+    key, axis label, chance line or None, lower is better, panel title). ``rows``:
+    ``pipeline.reporting.defense_table.table`` or ``tabular_table``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels) + 0.6, 6.0), squeeze=False)
     curves: dict[str, list[tuple[str, dict]]] = {}
     for name, row in rows.items():
-        curve = f"RP, {label(name.split('.')[2])}" if row["family"] == "RP" else \
-            (label(name) if row["family"] == "output perturbation" else row["family"])
-        curves.setdefault(curve, []).append((name, row))
-    for ax, key, ylabel, chance in ((axes[0], "brepmi_asr", "BREP-MI attack success rate", None),
-                                    (axes[1], "membership_auc", "membership AUC, strongest attack", 0.5)):
+        curves.setdefault(row["curve"], []).append((name, row))
+    for ax, (key, ylabel, chance, lower, panel) in zip(axes[0], panels):
         labelled = []
-        for i, (curve, points) in enumerate(curves.items()):
+        for i, (name_, points) in enumerate(curves.items()):
             points = [(r, n) for n, r in points if r.get(key) is not None]
             if not points:
                 continue
@@ -388,25 +387,33 @@ def tradeoff(path, rows: dict[str, dict]) -> None:
             bars = {f"{axis}err": np.abs(np.array([[r[f"{k}_low"], r[f"{k}_high"]] for r, _ in points]).T - v)
                     for axis, k, v in (("x", "test_accuracy", x), ("y", key, y))
                     if all(f"{k}_low" in r for r, _ in points)}
-            if curve == "none":
+            if name_ == "none":
                 ax.errorbar(x, y, fmt="*", color="black", markersize=14, label="undefended", zorder=5, **bars)
                 continue
-            ax.errorbar(x, y, fmt="-o" if len(x) > 1 else "D", color=f"C{i}", label=curve, alpha=0.85, capsize=2,
-                        **bars)
+            ax.errorbar(x, y, fmt="-o" if len(x) > 1 else "D", color=f"C{i}", label=name_, alpha=0.85, capsize=2,
+                        markersize=4, linewidth=1, **bars)
             down = np.array([bool(r.get("at_chance")) for r, _ in points])
             if down.any():
                 ax.scatter(x[down], y[down], s=120, marker="x", color="0.45", zorder=6,
                            label="test accuracy at chance" if "at chance" not in str(ax.get_legend_handles_labels())
                            else None)
             labelled += [(xi, yi, label(n.split(".")[1])) for xi, yi, n in zip(x, y, names) if "." in n]
+        flag = f"pareto_{key.split('_')[0]}"
+        front = sorted((r["test_accuracy"], r[key]) for r in rows.values() if r.get(flag))
+        if front:
+            ax.plot(*zip(*front), "--", color="black", linewidth=1.2, zorder=1, label="Pareto front")
         _annotate_apart(ax, labelled)
         if chance is not None:
             ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="chance")
         ax.set_xlabel("test accuracy of the released predictions")
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(f"{ylabel} ({'lower' if lower else 'higher'} is more private)")
+        ax.set_title(panel, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_title("Model inversion (label-only)", fontsize=10)
-    axes[1].set_title("Membership inference", fontsize=10)
-    fig.suptitle("Privacy-utility trade-off per defense family (lower and further right is better)", fontsize=10)
+    legend = {}
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=4 if len(panels) > 1 else 2, fontsize=7,
+               frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     _save(fig, path)

@@ -163,18 +163,22 @@ def inversion_markdown(metrics: dict, held_out: dict, meta: dict, target: dict, 
 def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     """The Scenario I attack (``metrics/attribute_attack.json``): the attacker's interval per
     served model, the answers inside the certified sets, and the repeated-query attacker."""
-    served = [k for k in m if k == "base" or k.startswith("sigma_")]
+    served = [k for k, r in m.items() if isinstance(r, dict) and "queries" in r]
     lines = [f"## Scenario I: label-only attribute inference ({m['victims']} victims, {m['grid_values']} "
              f"{unit} values queried per victim, B = {m['threshold']:g})\n",
-             "95% intervals: bootstrap over victims on the width, Clopper-Pearson on the coverage.\n",
+             "95% intervals: bootstrap over victims on the width, Clopper-Pearson on the coverage, Wilson on the "
+             "test accuracy (RP's: the certify stage's).\n",
              f"| Served model | Median interval width ({unit}) | Truth inside | Median midpoint error | "
-             "No compatible value | Victim's answer was abstain | Noisy evaluations |", "|---|---|---|---|---|---|---|"]
+             "No compatible value | Victim's answer was abstain | Noisy evaluations | Test accuracy |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in served:
         r = m[name]
+        accuracy = ci_cell(r, "test_accuracy", lambda v: f"{v:.2%}") if "test_accuracy" in r else "see Table 1"
         lines.append(f"| {label(name)} | {ci_cell(r, 'width_median', _num)} | {ci_cell(r, 'coverage', lambda v: f'{v:.1%}')} | "
                      f"{r['midpoint_error_median']:.2f} | "
-                     f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} |")
-    smoothed = [k for k in served if k != "base"]
+                     f"{r['empty_rate']:.1%} | {r['released_abstain_rate']:.1%} | {r['noisy_evaluations']:,} | "
+                     f"{accuracy} |")
+    smoothed = [k for k in served if k.startswith("sigma_")]
     lines += ["", "Answers on the grid values inside each victim's certified set [I_lo - R, I_lo] (Definition 2):\n",
               "| Served model | Values inside | Answered 1 | Answered abstain | Answered 0 | Compatible values below it |",
               "|---|---|---|---|---|---|"]
@@ -183,13 +187,12 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
         lines.append(f"| {label(name)} | {r['certified_values']} | {r['certified_answered_positive']} | "
                      f"{r['certified_answered_abstain']} | {r['certified_answered_negative']} | "
                      f"{r['compatible_below_certified']} |")
-    modes = ("fresh", "keyed", "keyed_naive")
-    lines += ["", f"Repeated queries ({m['victims_near_threshold']} victims near B; the service answers the majority "
-              "vote): median interval width (truth inside) after K answers:\n",
-              "| Served model | Noise | " + " | ".join(f"K = {k}" for k in repeats) + " |",
+    lines += ["", f"Repeated queries ({m['victims_near_threshold']} victims near B; RP answers the majority "
+              "vote, randomized response one noisy label): median interval width (truth inside) after K answers:\n",
+              "| Served model | Randomness | " + " | ".join(f"K = {k}" for k in repeats) + " |",
               "|---|---|" + "---|" * len(repeats)]
-    for name in smoothed:
-        for mode in modes:
+    for name in [k for k in served if "repeat" in m[k]]:
+        for mode in m[name]["repeat"]:
             cells = [f"{r['width_median']:.2f} ({r['coverage']:.0%})"
                      for r in (m[name]["repeat"][mode][token("k", k)] for k in repeats)]
             lines.append(f"| {label(name)} | {mode.replace('_', ' ')} | " + " | ".join(cells) + " |")

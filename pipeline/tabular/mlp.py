@@ -23,6 +23,21 @@ def l1_penalty(model: nn.Sequential, sensitive_index: int) -> torch.Tensor:
     return (w.abs() * mask).sum()
 
 
+class L1Step:
+    """The l1 penalty as a data-independent subgradient step after each private update (DP-SGD:
+    it must stay outside clipping and noise): W1[:, j] -= lr * weight * sign(W1[:, j]), j != sensitive."""
+
+    def __init__(self, sensitive_index: int, weight: float):
+        self.sensitive_index, self.weight = sensitive_index, weight
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Sequential, lr: float) -> None:
+        w = model[0].weight
+        mask = torch.ones(w.shape[1], dtype=w.dtype)
+        mask[self.sensitive_index] = 0.0
+        w.sub_(lr * self.weight * torch.sign(w) * mask)
+
+
 def train_mlp(x: np.ndarray, y: np.ndarray, sensitive_index: int, cfg: dict, seed: int,
               progress: bool = True, test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[nn.Sequential, list[dict]]:
     """The Section 5 MLP, trained by ``fit`` with the l1 penalty on non-sensitive inputs (and

@@ -88,9 +88,10 @@ def test_repeated_answers_narrow_the_interval_with_fresh_noise_but_not_with_keye
     grid = attack.sweep(20.0, 45.0, 0.1, B)
     on_grid = Augmented(np.zeros((12, 2), np.float32), np.broadcast_to(grid, (12, len(grid))), 0, META)
     own = Augmented(np.zeros((12, 2), np.float32), truth[:, None], 0, META)[0:12]
-    out = attack.repeated_queries(threshold_model(), 1.0, own, on_grid, grid, truth, n=10, repeats=[1, 100],
+    out = attack.repeated_queries(threshold_model(), 1.0, own, on_grid, grid, n=10, repeats=[1, 100],
                                   calibration=4000, seed=0, chunk=1 << 15, secret=b"k")
-    fresh, keyed, naive = out["fresh"], out["keyed"], out["keyed_naive"]
+    fresh, keyed, naive = ({k: attack.interval_summary(*out[mode][k], truth) for k in (1, 100)}
+                           for mode in ("fresh", "keyed", "keyed_naive"))
     assert fresh[100]["width_median"] < fresh[1]["width_median"] / 3  # averaging pays with fresh noise
     assert fresh[100]["coverage"] >= 0.75  # and the narrow interval still holds the truth
     assert keyed[100] == keyed[1]  # keyed: K answers are one answer

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from pipeline.attacks import membership_metrics as mm
 from pipeline.attacks.membership_metrics import balanced_accuracy, best_threshold, roc_auc, roc_curve, tpr_at_fpr
 
 
@@ -52,3 +53,22 @@ def test_roc_curve_runs_from_0_to_1_and_its_area_is_the_auc_with_ties():
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
     assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
     assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(member, nonmember))
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "binary"])
+def test_the_vectorised_bootstrap_is_the_per_resample_computation_bit_for_bit(kind):
+    from pipeline.attacks.membership import AttackScores
+
+    rng = np.random.default_rng(0)
+    a, b = {"continuous": (rng.normal(0.2, 1, 60), rng.normal(0, 1, 50)),
+            "ties": (rng.integers(0, 9, 60) / 8, rng.integers(0, 9, 50) / 8),
+            "binary": ((rng.random(60) < 0.6) * 1.0, (rng.random(50) < 0.5) * 1.0)}[kind]
+    boot = mm.resamples(60, 50, 3, 200)
+    scores = AttackScores("x", a, b, 0.5)
+    runs = [mm._metrics(a[i], b[j], scores.guess_member[i], scores.guess_nonmember[j]) for i, j in boot]
+    out = mm.attack_metrics(scores, boot)
+    for key in runs[0]:
+        lo, hi = np.quantile([r[key] for r in runs], [0.025, 0.975])
+        assert (out[f"{key}_low"], out[f"{key}_high"]) == (pytest.approx(lo, abs=1e-15), pytest.approx(hi, abs=1e-15))
+    rows, cols = np.array([i for i, _ in boot]), np.array([j for _, j in boot])
+    assert np.array_equal(mm._auc_many(a, b, rows, cols), [mm.roc_auc(a[i], b[j]) for i, j in boot])

@@ -73,7 +73,7 @@ def test_the_grid_is_reproducible_and_independent_of_chunk_size_and_task_order(m
     # tasks run in reverse order (as on a cluster, in any order): the same records and images
     from pipeline.core import compute
 
-    def reverse(fn, chunks, compute, shared, bar):
+    def reverse(fn, chunks, compute, shared, bar, spread):
         results = {i: fn(start, stop, **shared) for i, (start, stop) in reversed(list(enumerate(chunks)))}
         yield from (results[i] for i in range(len(chunks)))
     monkeypatch.setattr(compute, "_local_map", reverse)

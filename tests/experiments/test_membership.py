@@ -69,3 +69,7 @@ def test_reference_models_come_from_the_targets_training_routine():
     assert not torch.equal(states[0]["0.weight"], alone["0.weight"])
     models = de.reference_models(x, y, keep, 4, {"compute": {"backend": "local", "chunk": 99}, "target": cfg}, 7)
     assert all(torch.equal(models[1].state_dict()[k], alone[k]) for k in alone)
+    # the local pool (two spawned processes, one torch thread each) trains the same bytes
+    pooled = de.reference_models(x, y, keep, 4, {"compute": {"backend": "local", "chunk": 1, "workers": 2},
+                                                 "target": cfg}, 7)
+    assert all(torch.equal(p.state_dict()[k], m.state_dict()[k]) for p, m in zip(pooled, models) for k in alone)

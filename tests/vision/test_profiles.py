@@ -39,6 +39,7 @@ def test_faces_profile_reads_a_face_folder_and_runs_the_inversion_grid(tmp_path)
     params["inversion"].update(sigmas=[0.1], ns=[4])
     params["gan"].update(steps=2, batch_size=8, critic_iters=1)
     params["mid"].update(betas=[0.01], epochs=1)
+    params["randomized_response"].update(epsilons=[2])
     fit = {"epochs": 2, "batch_size": 16, "lr": 0.001}
     classes = len(meta["classes"])
     target, _ = nets.train_classifier("target", arrays["train_x"], arrays["train_y"], classes, fit, 0, progress=False)
@@ -48,7 +49,8 @@ def test_faces_profile_reads_a_face_folder_and_runs_the_inversion_grid(tmp_path)
     G, _ = gan.train_gan(arrays["public_x"], params["gan"], 0, progress=False)
     metrics, attacks, figure = run_grid(G.eval(), target.eval(), {0.01: mid.eval()}, evaluator.eval(), arrays,
                                         meta["classes"], params, progress=False)
-    assert set(metrics) == {"base", "rp.sigma_0_1.n_4", "mid.beta_0_01", "held_out"} and len(attacks) == 3 * 10
+    assert set(metrics) == {"base", "rp.sigma_0_1.n_4", "mid.beta_0_01", "rr.epsilon_2.fresh", "rr.epsilon_2.keyed",
+                            "held_out"} and len(attacks) == 5 * 10
     assert metrics["held_out"]["images"] == 10 * 2  # the attacked identities' test images
     for m in (metrics[k] for k in ("base", "rp.sigma_0_1.n_4", "mid.beta_0_01")):
         assert m["attacks"] == 10 and 0 <= m["asr_low"] <= m["asr"] <= m["asr_high"] <= 1
