@@ -101,7 +101,7 @@ def test_reproduction_check_counts_identical_metrics_and_names_the_ones_that_mov
     (repo / "metrics").mkdir(parents=True)
     (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: 'true'\n    metrics:\n      - metrics/m.json:\n"
                                    "          cache: false\n")
-    metrics = {"table1": {"base": {"accuracy": 1.0}, "sigma_1": {"accuracy": 0.96, "avg_radius": 0.5}}}
+    metrics = {"table1": {"base": {"accuracy": 1.0, "width": float("nan")}, "sigma_1": {"accuracy": 0.96, "avg_radius": 0.5}}}
     (repo / "metrics/m.json").write_text(json.dumps(metrics))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "reference"]):
@@ -109,10 +109,10 @@ def test_reproduction_check_counts_identical_metrics_and_names_the_ones_that_mov
     monkeypatch.chdir(repo)
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     lines = reproduction()
-    assert "metrics: 3 of 3 identical" in lines[1] and "git status clean" in lines[-1]
+    assert "metrics: 4 of 4 identical" in lines[1] and "git status clean" in lines[-1]  # NaN stays NaN: identical
     metrics["table1"]["sigma_1"]["accuracy"] = 0.95
     (repo / "metrics/m.json").write_text(json.dumps(metrics))
     lines = reproduction()
-    assert "metrics: 2 of 3 identical" in lines[1]
+    assert "metrics: 3 of 4 identical" in lines[1]
     assert "table1.sigma_1.accuracy" in lines[2] and "0.96" in lines[2] and "0.95" in lines[2]
     assert "1 differ" in lines[-1] and "metrics/m.json" in lines[-1]

@@ -4,6 +4,7 @@ diff`` against HEAD) and whether every committed output came out byte-identical 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def _run(*cmd: str) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
 
+def _nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def reproduction() -> list[str]:
     """The check's lines: how many metrics equal the reference, the ones that differ, and the
     committed outputs that changed."""
@@ -33,7 +38,8 @@ def reproduction() -> list[str]:
     except (OSError, subprocess.CalledProcessError, json.JSONDecodeError) as exc:
         return [f"Reproduction check skipped: {exc} (it needs a git clone with the committed reference)"]
     total = sum(len(numbers(f.get("data", {}))) for rev in shown.values() for f in rev["data"].values())
-    differ = [(path, key, d.get("old"), d.get("new")) for path, per in diff.items() for key, d in per.items()]
+    differ = [(path, key, d.get("old"), d.get("new")) for path, per in diff.items() for key, d in per.items()
+              if not (_nan(d.get("old")) and _nan(d.get("new")))]  # dvc metrics diff lists NaN -> NaN as a change
     lines = [f"Reproduction check against the committed reference (HEAD {head}):",
              f"  metrics: {total - len(differ)} of {total} identical" + ("" if differ else " (dvc metrics diff: none)")]
     for path, key, old, new in differ[:SHOWN]:
