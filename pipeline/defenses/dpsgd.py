@@ -30,7 +30,7 @@ from ..core.seeds import derive_seed
 ACCOUNTANT = "rdp"
 
 
-def noise_multiplier(epsilon: float, delta: float, sample_rate: float, epochs: int, steps: int) -> float:
+def noise_multiplier(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     """The smallest noise multiplier whose RDP epsilon after ``steps`` steps at ``sample_rate``
     is at most ``epsilon`` (Opacus's binary search)."""
     from opacus.accountants.utils import get_noise_multiplier
@@ -61,26 +61,26 @@ def fit_private(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, epsil
     q = min(1.0, cfg["batch_size"] / len(x))
     steps_per_epoch = int(1 / q)  # the Poisson sampler's epoch
     steps = cfg["epochs"] * steps_per_epoch
-    z = noise_multiplier(epsilon, delta, q, cfg["epochs"], steps)
+    z = noise_multiplier(epsilon, delta, q, steps)
     xt, yt, batches = torch.from_numpy(x), torch.from_numpy(y), torch.Generator().manual_seed(seed)
-    warnings.filterwarnings("ignore", message="Full backward hook")  # Opacus's hooks, on inputs without grad
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Opacus warns about secure_mode; a seeded generator is the point here
+        warnings.filterwarnings("ignore", module="opacus")  # secure_mode off: a seeded generator is the point here
+        warnings.filterwarnings("ignore", message="Full backward hook")  # Opacus's hooks, on inputs without grad
         private = GradSampleModule(model)
         opt = DPOptimizer(torch.optim.Adam(private.parameters(), lr=cfg["lr"]), noise_multiplier=z,
                           max_grad_norm=cfg["max_grad_norm"], expected_batch_size=max(1, int(len(x) * q)),
                           generator=torch.Generator().manual_seed(seed + 1))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt.original_optimizer, T_max=cfg["epochs"])
-    for _ in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
-        private.train()
-        for _ in range(steps_per_epoch):  # Opacus's Poisson sampler, without a DataLoader's per-record collation
-            idx = torch.nonzero(torch.rand(len(xt), generator=batches) < q).flatten()
-            opt.zero_grad()
-            nn.functional.cross_entropy(private(xt[idx]), yt[idx]).backward()  # an empty batch: noise only
-            opt.step()
-            if penalty is not None:
-                penalty(model, opt.original_optimizer.param_groups[0]["lr"])
-        sched.step()
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt.original_optimizer, T_max=cfg["epochs"])
+        for _ in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
+            private.train()
+            for _ in range(steps_per_epoch):  # Opacus's Poisson sampler, without a DataLoader's per-record collation
+                idx = torch.nonzero(torch.rand(len(xt), generator=batches) < q).flatten()
+                opt.zero_grad()
+                nn.functional.cross_entropy(private(xt[idx]), yt[idx]).backward()  # an empty batch: noise only
+                opt.step()
+                if penalty is not None:
+                    penalty(model, opt.original_optimizer.param_groups[0]["lr"])
+            sched.step()
     private.to_standard_module()  # removes the per-sample hooks from ``model``
     record = {"epsilon_requested": float(epsilon), "epsilon": spent(z, q, steps, delta), "delta": float(delta),
               "noise_multiplier": z, "sample_rate": q, "steps": steps, "max_grad_norm": float(cfg["max_grad_norm"])}
