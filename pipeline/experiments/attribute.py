@@ -83,6 +83,7 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
     own = ape.Augmented(records[near], truth[near, None], s, meta)[0:int(near.sum())]
     on_grid = ape.Augmented(records[near], np.broadcast_to(grid, (int(near.sum()), len(grid))), s, meta)
     test_x, test_y = data["test_x"], data["test_y"]
+    grid_labels = ape.base_predictions(model, on_grid)  # what the averaging attacker learns of randomized response
 
     metrics, rows, widths = {}, [], {}
     for i, (name, spec) in enumerate(served_configs(params, private)):
@@ -99,7 +100,7 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
                 lambda x: predict(model, x, None), 2, spec["rr"], derive_seed(seed, RR_STREAM, i, stream), keyed, secret)
             served = release(spec["keyed"], 0)
             answers, cost = served.labels(sweep[0:len(sweep)].numpy()).reshape(sweep.values.shape), 1
-            repeated = attack.repeated_queries_rr(ape.base_predictions(model, on_grid), own.numpy(),
+            repeated = attack.repeated_queries_rr(grid_labels, own.numpy(),
                                                   release(spec["keyed"], 1), grid, cfg["repeats"])
             utility = _utility(release(spec["keyed"], 2).labels(test_x), test_y)
         else:
