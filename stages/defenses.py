@@ -24,9 +24,9 @@ def run() -> None:
     images = defense_table.table(read_metrics(INVERSION, "inversion"), read_metrics(MEMBERSHIP, "membership"))
     certify = {k: v for f in sorted(Path(CERTIFY).glob("*.json")) for k, v in read_metrics(f, "certify").items()}
     tabular = defense_table.tabular_table(read_metrics(ATTRIBUTE, "attribute_attack"), certify)
-    text = (defense_table.markdown(images, read_metrics(TARGET, "target")) + "\n"
-            + defense_table.tabular_markdown(tabular, read_json(TABULAR_META)["sensitive"]))
     unit = read_json(TABULAR_META)["sensitive"]
+    text = (defense_table.markdown(images, read_metrics(TARGET, "target")) + "\n"
+            + defense_table.tabular_markdown(tabular, unit))
     image_panels = [("brepmi_asr", "BREP-MI attack success rate", None, True, "Model inversion (BREP-MI, label-only)"),
                     ("membership_auc", "membership AUC, strongest attack", 0.5, True, "Membership inference")]
     tabular_panels = [("attribute_width_median", f"median width of the attacker's {unit} interval", None, False,
