@@ -12,9 +12,9 @@ OUT = "data/insurance.csv"
 def run() -> None:
     params = load_params()  # validates every key before any work
     info = insurance.acquire(params["data"], params["seed"], Path(OUT))
-    with stage_run(params, "download", {"data": params["data"], "seed": params["seed"]}) as mlflow:
-        mlflow.log_metrics({"rows": info["rows"]})
-        mlflow.set_tags({"data.source": info["source"], "data.sha256": info["sha256"]})
+    with stage_run(params, "download", {"data": params["data"], "seed": params["seed"]}) as tracked:
+        tracked.log_metrics({"rows": info["rows"]})
+        tracked.set_tags({"data.source": info["source"], "data.sha256": info["sha256"]})
 
 
 if __name__ == "__main__":

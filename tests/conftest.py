@@ -1,15 +1,19 @@
-"""Shared fixtures: ``repo``, the small pipeline reproduced once per session in a temporary git
-repository (used by test_pipeline.py and core/test_cluster.py; each test leaves it as it found it)."""
+"""Shared fixtures: ``repo``, the small pipeline reproduced once per test session in a temporary
+git repository (used by test_pipeline.py and core/test_cluster.py; each test leaves it as it found it).
+
+``make test`` runs the tests on every core (pytest-xdist). The first worker that needs ``repo``
+builds it once for the session, under a lock, in the folder the workers share; each worker then
+works in its own copy (git, DVC cache and MLflow store, the store's artifact paths moved along)."""
 import shutil
+import sqlite3
 
 import pytest
+from filelock import FileLock
 
 from tests.helpers import PROJECT, ROOT, edit_params, sh, small
 
 
-@pytest.fixture(scope="session")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
+def build(repo):
     for item in PROJECT:
         src, dst = ROOT / item, repo / item
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -20,4 +24,29 @@ def repo(tmp_path_factory):
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
     sh(repo, "dvc", "repro")
+    (repo / ".dvc/tmp/built").write_text("")
+
+
+def copy(built, repo):
+    """``built`` copied to ``repo``, with the MLflow store's artifact locations moved along."""
+    shutil.copytree(built, repo, symlinks=True, dirs_exist_ok=True)
+    (repo / ".dvc/tmp/built").unlink()
+    old, new = (built / "mlartifacts").as_uri(), (repo / "mlartifacts").as_uri()
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        db.execute("UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)", (old, new))
+        db.execute("UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (old, new))
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory, worker_id):
+    own = tmp_path_factory.getbasetemp()
+    shared = own.parent if worker_id != "master" else own
+    built = shared / "repo-built"
+    with FileLock(str(shared / "repo-built.lock")):
+        if not (built / ".dvc/tmp/built").exists():
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir()
+            build(built)
+    repo = tmp_path_factory.mktemp("repo")
+    copy(built, repo)
     return repo

@@ -7,10 +7,12 @@ and is stopped by its process id at the end."""
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -46,15 +48,17 @@ def ray_cfg(address="", cpus=1, **kw):
 
 
 @pytest.fixture(scope="module")
-def ray_env(tmp_path_factory):
-    """Environment of every Ray process here: its own temp dir and token, fast shutdown."""
-    tmp = tmp_path_factory.mktemp("ray")
+def ray_env():
+    """Environment of every Ray process here: its own temp dir and token, fast shutdown. The dir
+    is a short path of its own: Ray's socket paths must stay under 108 bytes."""
+    tmp = Path(tempfile.mkdtemp(prefix="ray-"))
     (tmp / "token").write_text(secrets.token_hex(32))
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {"RAY_TMPDIR": str(tmp), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp / "token"),
                            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
             mp.setenv(key, value)
         yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 execution (``RP_EXECUTION``, or the ``dvc`` process the stages run under) holding one nested run
 per stage, each open for the whole stage and holding the params its dvc.yaml entry declares.
 
-The stage is a toy (``stages.sleepy`` in a temporary folder, beside a two-stage dvc.yaml) that
-sleeps, then logs through ``log_stage`` under the name ``first`` (as ``train_classifier`` logs
-``train_target``)."""
+The stage is a toy (``stages.sleepy`` in a temporary folder, beside a two-stage dvc.yaml and the
+project's own ``stages/__init__.py``, which starts the MLflow logger process) that sleeps, then logs
+through ``log_stage`` under the name ``first`` (as ``train_classifier`` logs ``train_target``) and
+records whether it imported MLflow itself."""
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from tests.helpers import ROOT
 SLEEP = 1.0
 STAGE = '''"""Sleep $SLEEP seconds, then log one metric; FAIL=pipeline or FAIL=crash fails instead."""
 import os
+import sys
 import time
 
 from pipeline.core.cli import execute
@@ -35,6 +37,8 @@ def run():
     if os.environ.get("FAIL") == "crash":
         raise RuntimeError("sleepy crashed")
     log_stage(load_params(), "first", {"compute": {"backend": "local"}}, {"value": 1.5})
+    with open("imported_mlflow.txt", "w") as f:
+        f.write(str("mlflow" in sys.modules))
 
 
 execute(run)
@@ -55,7 +59,7 @@ for stage in sys.argv[1:]:
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "stages").mkdir()
-    (tmp_path / "stages/__init__.py").write_text("")
+    (tmp_path / "stages/__init__.py").write_text((ROOT / "stages/__init__.py").read_text())
     (tmp_path / "stages/sleepy.py").write_text(STAGE)
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
@@ -65,11 +69,12 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def run(workdir, *cmd, stage=None, execution=None, sleep=SLEEP, fail=None):
+def run(workdir, *cmd, stage=None, execution=None, sleep=SLEEP, fail=None, uri=None):
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "RP_EXECUTION", "DVC_STAGE", "DVC_ROOT", "DVC_EXP_NAME")}
     env.update(PYTHONPATH=str(ROOT), SLEEP=str(sleep), **({"DVC_STAGE": stage} if stage else {}),
-               **({"RP_EXECUTION": execution} if execution else {}), **({"FAIL": fail} if fail else {}))
+               **({"RP_EXECUTION": execution} if execution else {}), **({"FAIL": fail} if fail else {}),
+               **({"MLFLOW_TRACKING_URI": uri} if uri else {}))
     return subprocess.run(cmd or [sys.executable, "-m", "stages.sleepy"], cwd=workdir, env=env,
                           capture_output=True, text=True)
 
@@ -117,6 +122,15 @@ def test_stages_of_one_execution_nest_under_one_parent_that_spans_them(workdir):
     assert parent.data.params == {k: str(v)[:500] for k, v in flatten(params).items()}
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
     assert parent.data.tags["params.sha256"] == hashlib.sha256(canonical).hexdigest()
+    assert (workdir / "imported_mlflow.txt").read_text() == "False"  # its logger process did
+
+
+def test_a_store_that_cannot_be_written_fails_the_stage_in_one_line(workdir):
+    blocked = workdir / "file"
+    blocked.write_text("not a folder")
+    out = run(workdir, stage="first", execution="a", sleep=0, uri=f"sqlite:///{blocked}/mlflow.db")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("error: MLflow logging failed") and "MLFLOW_TRACKING_URI" in out.stderr
 
 
 def test_each_dvc_process_is_one_execution_and_a_stage_by_hand_is_its_own(workdir):
