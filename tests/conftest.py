@@ -1,5 +1,6 @@
 """Shared fixtures: ``repo``, the small pipeline reproduced once per test session in a temporary
-git repository (used by test_pipeline.py and core/test_cluster.py; each test leaves it as it found it).
+git repository (used by test_pipeline.py, test_reproducible.py and core/test_cluster.py; each test
+leaves it as it found it).
 
 ``make test`` runs the tests on every core (pytest-xdist). The first worker that needs ``repo``
 builds it once for the session, under a lock, in the folder the workers share; each worker then

@@ -258,3 +258,19 @@ def test_line_counts_of_other_noise_modes_take_the_generic_path_unchanged():
     smooth = Smooth(model, 2, 1.0, noise="fresh", seed=0)
     line = smooth.line_counts(x, 0, values, [(100, ESTIMATE, 3)])[0]
     assert np.array_equal(line, smooth.counts(rows, 100, ESTIMATE, key=3))
+
+
+def test_a_conv_tail_with_pools_before_relus_gives_the_models_logits_bit_for_bit():
+    from torch import nn
+
+    from pipeline.vision.nets import target
+
+    torch.manual_seed(0)
+    model = target(1, 16, 10).eval()
+    engine = Smooth(model, 10, 0.1)
+    kinds = [type(m) for m in engine.tail]
+    assert kinds[:3] == [nn.Conv2d, nn.MaxPool2d, nn.ReLU]  # swapped: ReLU then touches a quarter of the values
+    x = torch.randn(500, 1, 16, 16).contiguous(memory_format=torch.channels_last)
+    plain = nn.Sequential(*model).to(memory_format=torch.channels_last)  # the same layout, the model's order
+    with torch.inference_mode():
+        assert torch.equal(engine.tail(x), plain(x))
