@@ -52,7 +52,7 @@ def _pool_first(layers: list[nn.Module]) -> list[nn.Module]:
     touches a quarter of the values."""
     out = list(layers)
     for i in range(len(out) - 1):
-        if type(out[i]) is nn.ReLU and type(out[i + 1]) is nn.MaxPool2d:
+        if type(out[i]) is nn.ReLU and isinstance(out[i + 1], nn.MaxPool2d):
             out[i], out[i + 1] = out[i + 1], out[i]
     return out
 

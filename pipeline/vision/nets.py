@@ -23,21 +23,34 @@ from ..core.training import fit
 WIDTH = 16  # generator / critic base width
 
 
+class MaxPool(nn.MaxPool2d):
+    """``nn.MaxPool2d`` that pools a channels-first batch in the channels-last layout when no
+    gradient is taken: the same values bit for bit (a max rounds nothing, and the result goes
+    back to the input's layout), and about 3x faster on the CPU for these small images, where
+    torch's channels-first kernel is slower than the convolution before it. Training keeps
+    torch's own kernel and its gradient."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or x.dim() != 4 or x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
 def _doublings(size: int) -> int:
     return int(np.log2(size)) - 2
 
 
 def target(channels: int, size: int, classes: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 8, 3, padding=1), nn.ReLU(), MaxPool(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), MaxPool(2),
         nn.Flatten(), nn.Linear(16 * (size // 4) ** 2, classes))
 
 
 def evaluator(channels: int, size: int, classes: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(channels, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 5, padding=2), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 16, 5, padding=2), nn.BatchNorm2d(16), nn.ReLU(), MaxPool(2),
+        nn.Conv2d(16, 32, 5, padding=2), nn.BatchNorm2d(32), nn.ReLU(), MaxPool(2),
         nn.Flatten(), nn.Linear(32 * (size // 4) ** 2, 128), nn.ReLU(), nn.Dropout(0.3),
         nn.Linear(128, classes))
 

@@ -269,7 +269,7 @@ def test_a_conv_tail_with_pools_before_relus_gives_the_models_logits_bit_for_bit
     model = target(1, 16, 10).eval()
     engine = Smooth(model, 10, 0.1)
     kinds = [type(m) for m in engine.tail]
-    assert kinds[:3] == [nn.Conv2d, nn.MaxPool2d, nn.ReLU]  # swapped: ReLU then touches a quarter of the values
+    assert issubclass(kinds[1], nn.MaxPool2d) and kinds[0] is nn.Conv2d and kinds[2] is nn.ReLU  # swapped: ReLU then touches a quarter of the values
     x = torch.randn(500, 1, 16, 16).contiguous(memory_format=torch.channels_last)
     plain = nn.Sequential(*model).to(memory_format=torch.channels_last)  # the same layout, the model's order
     with torch.inference_mode():

@@ -113,3 +113,16 @@ def test_synthetic_source_splits_the_first_identities_off_as_private():
     arrays, meta = images.load_images(cfg, seed=0)
     assert meta["classes"] == ["id000", "id001", "id002", "id003"] and meta["shape"] == [1, 8, 8]
     assert (meta["train_x_count"], meta["test_x_count"], meta["public_x_count"]) == (20, 16, 160)
+
+
+def test_the_inference_max_pool_gives_torchs_values_bit_for_bit_and_trains_as_torch_does():
+    torch.manual_seed(0)
+    for build, shape in ((nets.target, (300, 1, 16, 16)), (nets.evaluator, (300, 3, 8, 8))):
+        model = build(shape[1], shape[2], 5).eval()
+        plain = torch.nn.Sequential(*(torch.nn.MaxPool2d(2) if isinstance(m, nets.MaxPool) else m for m in model))
+        x = torch.randn(shape)
+        with torch.inference_mode():
+            assert torch.equal(model(x), plain(x))
+        x.requires_grad_(True)
+        grads = [torch.autograd.grad(m(x).square().sum(), x)[0] for m in (model, plain)]
+        assert torch.equal(*grads)  # with gradients: torch's own kernel
