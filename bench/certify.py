@@ -1,7 +1,8 @@
 """Certification speed: Cohen et al.'s per-input procedure against the engine's two noise modes.
 
-    .venv/bin/python bench/certify.py            # table, then one JSON line
-    .venv/bin/python bench/certify.py --json     # the JSON line only
+    .venv/bin/python bench/certify.py                  # table, then one JSON line
+    .venv/bin/python bench/certify.py --json           # the JSON line only
+    python bench/certify.py --device cuda              # on a GPU (torch, numpy, scipy, pyyaml, tqdm only)
 
 The reference is Cohen, Rosenfeld and Kolter's CERTIFY ("Certified Adversarial Robustness via
 Randomized Smoothing", ICML 2019) as their code runs it, one input at a time.
@@ -10,7 +11,11 @@ identically shaped model with a fixed seed and standard-normal inputs). Every co
 the same inputs, N0, N, alpha, sigma and torch thread count (threads: docs/performance.md).
 ``limit_us_per_input`` is a lower bound for evaluating the base classifier on N0 + N noisy
 copies (1,100 by default): the FLOPs of one noisy evaluation (both dense layers) times
-N0 + N, at this machine's measured dense matmul rate.
+N0 + N, at this machine's measured dense matmul rate. ``fresh_floor_us_per_input`` is the fresh
+mode's floor: its own (N0 + N) x h standard normals per input, from a generator seeded per input,
+at the measured draw rate of one thread times the thread count (on the CPU), plus the first-layer product F z at the matmul rate;
+``fresh_over_floor`` is the fresh mode's time over it. Every contender runs on ``--device``
+(the engine's ``device``, the reference loop's tensors), named in the output.
 Agreement is the fraction of inputs on which a contender and the reference both abstain or
 both certify the same class. ``agreement`` pairs them: the reference loop is fed the engine's
 own noise (``Smooth.input_noise``), so any difference is the engine's doing, not Monte Carlo
@@ -20,6 +25,8 @@ exceed ``agreement_baseline``, the agreement of two reference runs with differen
 from __future__ import annotations
 
 import json
+import os
+import platform
 import resource
 import sys
 import time
@@ -33,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._args import parser as make_parser, positive_int, positive_number, probability  # noqa: E402
 from pipeline.core.cli import execute  # noqa: E402
+from pipeline.core.device import CHOICES, select  # noqa: E402
 from pipeline.core.io import read_npz  # noqa: E402
 from pipeline.core.params import load_params  # noqa: E402
 from pipeline.smoothing import ABSTAIN, ESTIMATE, SELECT, Smooth, clopper_pearson_lower  # noqa: E402
@@ -51,8 +59,8 @@ def reference_certify(model, x: torch.Tensor, sigma: float, n0: int, n: int, alp
         for start in range(0, num, batch):
             size = min(batch, num - start)
             rows = x[i:i + 1].repeat((size, 1))
-            eps = given[start:start + size] if given is not None else torch.randn_like(rows) * sigma
-            counts += np.bincount(model(rows + eps).argmax(1).numpy(), minlength=2)
+            eps = given[start:start + size].to(x.device) if given is not None else torch.randn_like(rows) * sigma
+            counts += np.bincount(model(rows + eps).argmax(1).cpu().numpy(), minlength=2)
         return counts
 
     out = np.empty(len(x), dtype=np.int64)
@@ -64,15 +72,43 @@ def reference_certify(model, x: torch.Tensor, sigma: float, n0: int, n: int, alp
     return out
 
 
-def matmul_gflops() -> float:
-    """Dense float32 matmul rate of this machine (best of several 2048x512x512 products)."""
-    a, b = torch.randn(2048, 512), torch.randn(512, 512)
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device) -> float:
+    """Dense float32 matmul rate of ``device`` (best of several 2048x512x512 products)."""
+    a, b = torch.randn(2048, 512, device=device), torch.randn(512, 512, device=device)
     best = float("inf")
     for _ in range(20):
+        sync(device)
         start = time.perf_counter()
         a @ b
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * 2048 * 512 * 512 / best / 1e9
+
+
+def normals_per_second(device: torch.device, draws: int, width: int) -> float:
+    """Standard normals per second as the fresh mode draws them: ``draws`` x ``width`` from a
+    generator seeded anew for every input (best of several blocks of 64 inputs)."""
+    out = torch.empty(draws, width, device=device)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        start = time.perf_counter()
+        for i in range(64):
+            torch.randn(out.shape, generator=torch.Generator(device).manual_seed(i), out=out)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 64 * draws * width / best
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
@@ -84,9 +120,11 @@ def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Ten
     return mlp(83, hidden).eval(), torch.randn(count, 83), "seeded model, standard-normal inputs"
 
 
-def timed(fn):
+def timed(fn, device: torch.device):
+    sync(device)
     start = time.perf_counter()
     result = fn()
+    sync(device)
     return result, time.perf_counter() - start
 
 
@@ -99,6 +137,7 @@ def build_parser():
     parser.add_argument("--alpha", type=probability, default=0.01, help="failure probability of each certificate")
     parser.add_argument("--chunk", type=positive_int, default=None,
                         help="engine chunk, noisy evaluations per vectorised batch; None: params.yaml smoothing.chunk")
+    parser.add_argument("--device", choices=CHOICES, default="auto", help="where every contender runs (compute.device)")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     return parser
 
@@ -106,28 +145,35 @@ def build_parser():
 def run(args) -> None:
     params = load_params(ROOT / "params.yaml")
     chunk = args.chunk or params["smoothing"]["chunk"]
+    device = select(args.device)
     model, x, source = load_inputs(args.inputs, params["train"]["hidden"])
+    model, x = model.to(device), x.to(device)
     warm = x[:64]  # one untimed call per contender first: allocations, thread start-up, caches
     reference_certify(model, warm, args.sigma, args.n0, args.n, args.alpha)
     torch.manual_seed(0)
-    ref, t_ref = timed(lambda: reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha))
+    ref, t_ref = timed(lambda: reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha), device)
     torch.manual_seed(1)  # a second, independent reference run: the Monte Carlo agreement floor
     baseline = float((reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha) == ref).mean())
     rows, paired = {"reference": (ref, t_ref)}, {}
     for noise in ("fresh", "shared"):
-        engine = Smooth(model, 2, args.sigma, noise=noise, seed=0, chunk=chunk)
+        engine = Smooth(model, 2, args.sigma, noise=noise, seed=0, chunk=chunk, device=device)
         engine.certify(warm, args.n0, args.n, args.alpha, key=999)
-        rows[noise] = timed(lambda: engine.certify(x, args.n0, args.n, args.alpha, key=0).prediction)
+        rows[noise] = timed(lambda: engine.certify(x, args.n0, args.n, args.alpha, key=0).prediction, device)
         draws = lambda i, stream, num: engine.input_noise(x[i], num, stream, key=0, position=i)  # noqa: E731
         paired[noise] = reference_certify(model, x, args.sigma, args.n0, args.n, args.alpha, noise=draws)
     d, h = x.shape[1], model[0].out_features
     flops = 2 * (d * h + h * 2) * (args.n0 + args.n)
-    rate = matmul_gflops()
+    rate = matmul_gflops(device)
+    k = engine.factor.shape[1]  # normals per noisy evaluation in the first-layer space (h < d) or d
+    draw_rate = normals_per_second(device, args.n0 + args.n, k)
+    threads = torch.get_num_threads() if device.type == "cpu" else 1  # the fresh mode's chunks run on every thread
+    floor_us = 1e6 * ((args.n0 + args.n) * k / (draw_rate * threads) + 2 * h * k * (args.n0 + args.n) / (rate * 1e9))
     us = {k: 1e6 * t / len(x) for k, (_, t) in rows.items()}
     agree = {k: float((rows[k][0] == paired[k]).mean()) for k in ("fresh", "shared")}
     independent = {k: float((rows[k][0] == ref).mean()) for k in ("fresh", "shared")}
     result = {
-        "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk, "sigma": args.sigma,
+        "device": device_name(device), "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk,
+        "sigma": args.sigma,
         "reference_us_per_input": us["reference"], "fresh_us_per_input": us["fresh"],
         "shared_us_per_input": us["shared"], "speedup_fresh": us["reference"] / us["fresh"],
         "speedup_shared": us["reference"] / us["shared"], "agreement_fresh": agree["fresh"],
@@ -135,11 +181,12 @@ def run(args) -> None:
         "agreement_independent_fresh": independent["fresh"], "agreement_independent_shared": independent["shared"],
         "agreement_baseline": baseline,
         "matmul_gflops": rate, "limit_us_per_input": 1e6 * flops / (rate * 1e9),
+        "normals_per_second": draw_rate, "fresh_floor_us_per_input": floor_us, "fresh_over_floor": us["fresh"] / floor_us,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     if not args.json:
-        print(f"{len(x)} inputs ({source}), sigma={args.sigma}, N0={args.n0}, N={args.n}, alpha={args.alpha}, "
-              f"{result['threads']} threads, chunk {chunk}")
+        print(f"{len(x)} inputs ({source}) on {result['device']}, sigma={args.sigma}, N0={args.n0}, N={args.n}, "
+              f"alpha={args.alpha}, {result['threads']} threads, chunk {chunk}")
         print(f"{'contender':10s} {'us/input':>10s} {'speed-up':>9s} {'agreement':>10s} {'independent':>12s}")
         for k in rows:
             print(f"{k:10s} {us[k]:10.1f} {us['reference'] / us[k]:9.1f} {agree.get(k, 1.0):10.4f} "
@@ -147,6 +194,8 @@ def run(args) -> None:
         print(f"agreement of two independent reference runs (Monte Carlo floor): {baseline:.4f}")
         print(f"limit: {result['limit_us_per_input']:.1f} us/input ({flops / 1e6:.1f} MFLOP per input at "
               f"{rate:.0f} GFLOP/s); peak RSS {result['peak_rss_mb']:.0f} MB")
+        print(f"fresh floor: {floor_us:.1f} us/input ({draw_rate / 1e6:.0f} M normals/s per thread, seeded per input, and "
+              f"the first-layer product); fresh is {result['fresh_over_floor']:.2f}x the floor")
     print(json.dumps(result))
 
 

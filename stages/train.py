@@ -1,5 +1,6 @@
 """DVC stage ``train``: the Section 5 MLP with the l1 penalty on non-sensitive inputs."""
 from pipeline.core.cli import execute
+from pipeline.core.device import select
 from pipeline.core.io import read_json, read_npz, save_state
 from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
@@ -16,7 +17,7 @@ def run() -> None:
     params = load_params()
     a, meta = read_npz(DATASET), read_json(META)
     model, history = train_mlp(a["train_x"], a["train_y"], meta["sensitive_index"], params["train"], params["seed"],
-                               test=(a["test_x"], a["test_y"]))
+                               test=(a["test_x"], a["test_y"]), device=select(params["compute"]["device"]))
     metrics = {"train_accuracy": accuracy(model, a["train_x"], a["train_y"], batch=None),
                "test_accuracy": accuracy(model, a["test_x"], a["test_y"], batch=None)}
     save_state(MODEL, model)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from pipeline.core.cli import execute, make_parser
+from pipeline.core.device import select
 from pipeline.core.io import read_json, read_npz, save_state
 from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
@@ -24,7 +25,8 @@ def run(args: argparse.Namespace) -> None:
     seed = params["seed"] + (kind == "evaluator")  # different initialisation and batch order
     parts = ["train"] if kind == "target" else ["train", "shadow"]
     x, y = (np.concatenate([a[f"{p}_{v}"] for p in parts]) for v in "xy")
-    model, history = nets.train_classifier(kind, x, y, len(meta["classes"]), params[kind], seed)
+    model, history = nets.train_classifier(kind, x, y, len(meta["classes"]), params[kind], seed,
+                                           device=select(params["compute"]["device"]))
     metrics = {"train_accuracy": accuracy(model, x, y), "test_accuracy": accuracy(model, a["test_x"], a["test_y"])}
     metrics["generalization_gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     save_state(f"models/{kind}.pt", model)

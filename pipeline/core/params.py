@@ -195,6 +195,7 @@ SPEC = {
         "backend": (str, lambda v: v in ("local", "ray"), "local or ray"),
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (rows per chunk, one Ray task each), e.g. 10000"),
         "workers": (int, lambda v: v >= 0, "an integer >= 0 (local processes; 0 = one per core, 1 = this process)"),
+        "device": (str, lambda v: v in ("auto", "cpu", "cuda"), "auto (a CUDA device when torch sees one), cpu or cuda"),
         "ray": {
             "address": (str, lambda v: re.fullmatch(r"|auto|(ray://)?[\w.\-]+:\d{1,5}", v) is not None,
                         "\"\" (a local instance), auto (the cluster this machine joined), host:port "

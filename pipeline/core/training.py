@@ -1,5 +1,6 @@
 """The one training loop (``fit``) of every classifier of the pipeline, the tabular MLP and the
-image networks alike, and batched inference (``logits``, ``predict``, ``accuracy``)."""
+image networks alike, and batched inference (``logits``, ``predict``, ``accuracy``) on whichever
+device the model is on (``pipeline.core.device``); on the CPU, the code that ran before devices."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,13 +11,17 @@ from tqdm.auto import tqdm
 
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, penalty=None,
         desc: str = "train", progress: bool = True, eval_batch: int | None = 1024,
-        test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[nn.Module, list[dict]]:
+        test: tuple[np.ndarray, np.ndarray] | None = None,
+        device: torch.device | str = "cpu") -> tuple[nn.Module, list[dict]]:
     """Adam with a cosine learning-rate decay on mini-batches shuffled with ``seed``, loss
     cross-entropy (plus ``penalty(model)`` if given); returns the model in eval mode and the
     per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows), and
-    the accuracy on ``test`` = (x, y) if given (inference only: no random stream is drawn)."""
+    the accuracy on ``test`` = (x, y) if given (inference only: no random stream is drawn).
+    Trains on ``device`` (the batch order is drawn on the CPU, so it is the same everywhere) and
+    returns the model on the CPU."""
     gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model.to(device)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
     history = []
@@ -37,17 +42,19 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
         history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y, eval_batch)})
         if test is not None:
             history[-1]["test_accuracy"] = accuracy(model, *test, eval_batch)
-    return model.eval(), history
+    return model.to("cpu").eval(), history
 
 
 @torch.inference_mode()
 def logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int | None = 1024) -> torch.Tensor:
-    """The model's logits (eval mode, no autograd) in blocks of ``batch`` rows (None: one pass)."""
+    """The model's logits (eval mode, no autograd) in blocks of ``batch`` rows (None: one pass),
+    computed on the model's device, returned on the CPU."""
     model.eval()
-    x = torch.as_tensor(x, dtype=torch.float32)
+    device = next(model.parameters()).device
+    x = torch.as_tensor(x, dtype=torch.float32).to(device)
     if batch is None:
-        return model(x)
-    return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
+        return model(x).cpu()
+    return torch.cat([model(x[i:i + batch]).cpu() for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)
 
 
 def predict(model: nn.Module, x, batch: int | None = 1024) -> np.ndarray:

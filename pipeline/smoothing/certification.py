@@ -6,6 +6,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..core.compute import map_rows
+from ..core.device import select
 from .engine import ESTIMATE, SELECT, Smooth
 from .stats import ABSTAIN, Certificate, bootstrap_interval, certify_from_counts, clopper_pearson_interval
 
@@ -15,19 +16,22 @@ def certify_table(model, x, y, sigma: float, cfg: dict, seed: int, unit_scale: f
     """One row per input: idx, label, predict, radius, correct (Cohen et al.'s columns, less
     ``time``: wall time would make the file differ between identical runs; it is logged to
     MLflow instead), plus pA_lower and the radius in the sensitive attribute's units.
-    The rows are certified in chunks where ``compute`` says (``pipeline.compute``)."""
+    The rows are certified in chunks where ``compute`` says (``pipeline.compute``), each on the
+    device ``compute.device`` names there."""
     parts = list(map_rows(certify_rows, len(y), compute, f"certify sigma={sigma:g}", progress, model=model, x=x,
-                          sigma=sigma, cfg=cfg, seed=seed))
+                          sigma=sigma, cfg=cfg, seed=seed, device=compute.get("device", "cpu")))
     cert = Certificate(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("prediction", "pa_lower", "radius")))
     return pd.DataFrame({"idx": np.arange(len(y)), "label": y, "predict": cert.prediction,
                          "radius": cert.radius, "correct": (cert.prediction == y).astype(int),
                          "pA_lower": cert.pa_lower, "radius_units": cert.radius * unit_scale})
 
 
-def certify_rows(start: int, stop: int, model, x, sigma: float, cfg: dict, seed: int) -> Certificate:
+def certify_rows(start: int, stop: int, model, x, sigma: float, cfg: dict, seed: int,
+                 device: str = "cpu") -> Certificate:
     """CERTIFY for rows [start, stop) of ``x``, with the draws they get inside the whole set:
-    selection key 0, estimation key 1 (a fresh engine's first two calls)."""
-    smooth = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=cfg["chunk"])
+    selection key 0, estimation key 1 (a fresh engine's first two calls), on ``device``
+    (a ``compute.device`` value)."""
+    smooth = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=cfg["chunk"], device=select(device))
     rows = x[start:stop]
     counts0 = smooth.counts(rows, cfg["n0"], SELECT, key=0, offset=start)
     counts = smooth.counts(rows, cfg["n"], ESTIMATE, key=1, offset=start)

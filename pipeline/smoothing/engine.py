@@ -38,12 +38,31 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..core.seeds import mix
 from .stats import Certificate, certify_from_counts, predict_from_counts
 
 SELECT, ESTIMATE, PREDICT, VOTE = range(4)  # noise streams: independent draws per purpose
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, k: int) -> None:
+        pass
+
+
+def _bar(total: int, desc: str, shown: bool):
+    """A progress bar over inputs; tqdm is imported only when one is shown, so the engine needs
+    torch, numpy and scipy alone."""
+    if not shown:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="input", mininterval=1.0)
 
 
 def _pool_first(layers: list[nn.Module]) -> list[nn.Module]:
@@ -61,6 +80,9 @@ class Smooth:
     """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
 
     ``chunk`` bounds the work in memory: about that many noisy evaluations at a time.
+    ``device`` (``pipeline.core.device.select``): where the base classifier runs and the noise is
+    drawn (a generator on that device); counts come back as numpy arrays. On the CPU the engine
+    is the same code, byte for byte, as before the setting existed.
 
     If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
     directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b
@@ -69,7 +91,8 @@ class Smooth:
     """
 
     def __init__(self, base: nn.Module, num_classes: int, sigma: float, noise: str = "fresh",
-                 seed: int = 0, chunk: int = 32768, progress: bool = False, secret: bytes | None = None):
+                 seed: int = 0, chunk: int = 32768, progress: bool = False, secret: bytes | None = None,
+                 device: torch.device | str = "cpu"):
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         if noise not in ("fresh", "shared", "keyed"):
@@ -77,6 +100,9 @@ class Smooth:
         if noise == "keyed" and not secret:
             raise ValueError("keyed noise needs a non-empty secret")
         base.eval()
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            base = copy.deepcopy(base).to(self.device)  # our own copy on the device
         self.num_classes, self.sigma = num_classes, float(sigma)
         self.noise, self.seed, self.chunk, self.progress, self.secret = noise, seed, chunk, progress, secret
         self.calls = 0
@@ -163,7 +189,8 @@ class Smooth:
                 if bank is None:  # fresh or keyed: each row's draws from its own generator
                     draws = self._buffer("draws", (len(rows), n, *shape))
                     for i in range(len(rows)):
-                        gen = torch.Generator().manual_seed(self._seed(key, stream, offset + start + i, rows[i]))
+                        gen = torch.Generator(self.device).manual_seed(self._seed(key, stream, offset + start + i,
+                                                                                  rows[i]))
                         torch.randn(draws.shape[1:], generator=gen, out=draws[i])
                 if self.second is not None:
                     logits = self._two_layers(lifted, bank if bank is not None else draws, n)
@@ -182,8 +209,9 @@ class Smooth:
         starts = list(range(0, len(x), step))
         n, stream, _ = passes[0]
         desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
-        with tqdm(total=len(x), desc=desc, disable=not self.progress, unit="input", mininterval=1.0) as bar:
-            for start, found in self._map(work, starts, parallel=self.noise != "shared"):
+        with _bar(len(x), desc, self.progress) as bar:
+            # one chunk at a time on a GPU (it is parallel itself), or with shared noise (see _map)
+            for start, found in self._map(work, starts, parallel=self.noise != "shared" and self.device.type == "cpu"):
                 for out, counts in zip(outs, found):
                     out[start:start + len(counts)] = counts
                 bar.update(len(found[0]))
@@ -201,14 +229,14 @@ class Smooth:
         from those kinks (sorted search), the margins from cumulative sums (float64). The same
         f(x + eps) as the generic path, up to float rounding (a draw whose margin is within
         about 1e-6 of 0 may count differently). Other models take the generic path."""
-        values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
+        values = torch.as_tensor(np.asarray(values), dtype=torch.float32, device=self.device)
         if self.noise != "shared" or self.second is None or self.num_classes != 2 or len(self.tail):
-            rows = torch.as_tensor(x).float().repeat(len(values), 1)
+            rows = torch.as_tensor(x).float().to(self.device).repeat(len(values), 1)
             rows[:, index] = values
             return self.counts_passes(rows, passes)
         w1, b1 = self.first.weight.detach().double(), self.first.bias.detach().double()
         w2, b2 = self.second.weight.detach().double(), self.second.bias.detach().double()
-        x0 = torch.as_tensor(x).double().clone()
+        x0 = torch.as_tensor(x).double().to(self.device).clone()
         x0[index] = 0.0
         a0, w = w1 @ x0 + b1, w1[:, index]
         v, c = w2[1] - w2[0], float(b2[1] - b2[0])
@@ -226,16 +254,16 @@ class Smooth:
             active_sum = lambda coef: self._ranges(coef, lo, hi, width)  # noqa: E731 (per draw and value)
             margin = c + active_sum(v * z) + t * active_sum((v * w).expand_as(z))
             ones = (margin > 0).sum(0)
-            counts = torch.empty(width, 2, dtype=torch.int64)
+            counts = torch.empty(width, 2, dtype=torch.int64, device=self.device)
             counts[order] = torch.stack([n - ones, ones], 1)
-            outs.append(counts.numpy())
+            outs.append(counts.cpu().numpy())
         return outs
 
     @staticmethod
     def _ranges(coef: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, width: int) -> torch.Tensor:
         """Per row i and position p < ``width``, the sum of coef[i, h] over the h with
         lo[i, h] <= p < hi[i, h] (a difference array, then a cumulative sum)."""
-        diff = torch.zeros(len(coef), width + 1, dtype=coef.dtype)
+        diff = torch.zeros(len(coef), width + 1, dtype=coef.dtype, device=coef.device)
         diff.scatter_add_(1, lo, coef).scatter_add_(1, hi, -coef)
         return diff.cumsum(1)[:, :width]
 
@@ -263,13 +291,12 @@ class Smooth:
         size = int(np.prod(shape))
         buf = getattr(self._local, name, None)
         if buf is None or buf.numel() < size:
-            buf = torch.empty(size)
+            buf = torch.empty(size, device=self.device)
             setattr(self._local, name, buf)
         return buf[:size].view(*shape)
 
-    @staticmethod
-    def _rows(x, start: int, stop: int) -> torch.Tensor:
-        return torch.as_tensor(x[start:stop]).float()
+    def _rows(self, x, start: int, stop: int) -> torch.Tensor:
+        return torch.as_tensor(x[start:stop]).float().to(self.device)
 
     def input_noise(self, row: torch.Tensor, n: int, stream: int, key: int, position: int = 0) -> torch.Tensor:
         """The n noise vectors (n, *row.shape) that ``counts`` adds to the input ``row`` at
@@ -279,21 +306,20 @@ class Smooth:
         sigma W^+ F z, which W maps to the same point (W W^+ = I for W of full row rank)."""
         seed = self._seed(key, stream, position, torch.as_tensor(row).float())
         if self.factor is None or self.factor.shape[1] == row.shape[-1]:  # draws live in input space
-            return self.sigma * self._draw(seed, n, row.shape)
+            return (self.sigma * self._draw(seed, n, row.shape)).cpu()
         lift = self.factor.double().T @ torch.linalg.pinv(self.first.weight.detach().double()).T
-        return (self.sigma * self._draw(seed, n, self.factor.shape[1:]).double() @ lift).float()
+        return (self.sigma * self._draw(seed, n, self.factor.shape[1:]).double() @ lift).float().cpu()
 
     def _seed(self, key: int, stream: int, position: int = 0, row: torch.Tensor | None = None) -> int:
         """Seed of the standard-normal draws: one bank per (key, stream) with shared noise, one
         per (key, stream, position) with fresh noise, one per (stream, row bytes) with keyed."""
         if self.noise == "keyed":
-            message = stream.to_bytes(8, "little") + row.contiguous().numpy().tobytes()
+            message = stream.to_bytes(8, "little") + row.contiguous().cpu().numpy().tobytes()
             return int.from_bytes(hmac.new(self.secret, message, hashlib.sha256).digest()[:8], "little") >> 1
         return mix(self.seed, key, stream) if self.noise == "shared" else mix(self.seed, key, stream, position)
 
-    @staticmethod
-    def _draw(seed: int, n: int, shape) -> torch.Tensor:
-        return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+    def _draw(self, seed: int, n: int, shape) -> torch.Tensor:
+        return torch.randn(n, *shape, generator=torch.Generator(self.device).manual_seed(seed), device=self.device)
 
     def _scale(self, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Standard normal z -> sigma * eps (input space) or sigma * W eps (first-layer space)."""
@@ -329,10 +355,10 @@ class Smooth:
         (C, n, K) or, for two classes, margins l1 - l0 (C, n)."""
         if self.num_classes == 2:  # the same labels as argmax, in one comparison
             ones = (logits > 0 if logits.dim() == 2 else logits[..., 1] > logits[..., 0]).sum(dim=1)
-            return torch.stack([logits.shape[1] - ones, ones], dim=1).numpy()
+            return torch.stack([logits.shape[1] - ones, ones], dim=1).cpu().numpy()
         rows, k = len(logits), self.num_classes
-        labels = logits.argmax(dim=-1) + torch.arange(rows)[:, None] * k
-        return torch.bincount(labels.flatten(), minlength=rows * k).view(rows, k).numpy()
+        labels = logits.argmax(dim=-1) + torch.arange(rows, device=logits.device)[:, None] * k
+        return torch.bincount(labels.flatten(), minlength=rows * k).view(rows, k).cpu().numpy()
 
     @staticmethod
     def _lift(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:

@@ -39,13 +39,14 @@ class L1Step:
 
 
 def train_mlp(x: np.ndarray, y: np.ndarray, sensitive_index: int, cfg: dict, seed: int,
-              progress: bool = True, test: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[nn.Sequential, list[dict]]:
-    """The Section 5 MLP, trained by ``fit`` with the l1 penalty on non-sensitive inputs (and
-    its accuracy on ``test`` after every epoch, if given)."""
+              progress: bool = True, test: tuple[np.ndarray, np.ndarray] | None = None,
+              device: torch.device | str = "cpu") -> tuple[nn.Sequential, list[dict]]:
+    """The Section 5 MLP, trained by ``fit`` on ``device`` with the l1 penalty on non-sensitive
+    inputs (and its accuracy on ``test`` after every epoch, if given)."""
     torch.manual_seed(seed)
     return fit(mlp(x.shape[1], cfg["hidden"]), x, y, cfg, seed,
                penalty=lambda m: cfg["l1"] * l1_penalty(m, sensitive_index), progress=progress, eval_batch=None,
-               test=test)
+               test=test, device=device)
 
 
 def load_mlp(path, d: int, hidden: int) -> nn.Sequential:

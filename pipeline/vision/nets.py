@@ -81,11 +81,12 @@ BUILDERS = {"target": target, "evaluator": evaluator}
 
 
 def train_classifier(kind: str, x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, seed: int,
-                     progress: bool = True) -> tuple[nn.Sequential, list[dict]]:
-    """Build ``kind`` with ``seed`` and train it by ``pipeline.core.training.fit`` (cross-entropy)."""
+                     progress: bool = True, device: torch.device | str = "cpu") -> tuple[nn.Sequential, list[dict]]:
+    """Build ``kind`` with ``seed`` and train it by ``pipeline.core.training.fit`` (cross-entropy)
+    on ``device``."""
     torch.manual_seed(seed)
     return fit(BUILDERS[kind](x.shape[1], x.shape[2], classes), x, y, cfg, seed, desc=f"train {kind}",
-               progress=progress)
+               progress=progress, device=device)
 
 
 def load_network(kind: str, path, shape: list[int], classes_or_z: int) -> nn.Module:

@@ -1,0 +1,38 @@
+"""Where torch runs: ``compute.device`` (``auto`` | ``cpu`` | ``cuda``) as a ``torch.device``.
+
+``auto`` is the first CUDA device when torch sees one, else the CPU. The device-aware components
+(the smoothing engine ``Smooth`` and the training loop ``training.fit``) take the device this
+returns and create their tensors and random generators on it. On the CPU they run exactly the
+code they ran before the setting existed, so every output stays byte for byte the same. On a GPU
+the noise comes from CUDA generators (another stream than the CPU's for the same seed) and float
+rounding differs, so GPU numbers differ from CPU numbers; a GPU run is reproducible on its own
+device: seeded generators, and torch's deterministic algorithms (``select`` turns them on).
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import PipelineError
+
+CHOICES = ("auto", "cpu", "cuda")
+
+
+def select(name: str) -> torch.device:
+    """The device ``compute.device`` names (see the module docstring)."""
+    if name not in CHOICES:
+        raise PipelineError(f"params.yaml: compute.device is {name!r}; fix: one of {', '.join(CHOICES)}")
+    if name == "cpu" or not torch.cuda.is_available():
+        if name == "cuda":
+            raise PipelineError("params.yaml: compute.device is 'cuda' but torch sees no CUDA device; "
+                                "fix: set compute.device: auto (or cpu), or install a CUDA build of torch")
+        return torch.device("cpu")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode needs it
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.device("cuda")
+
+
+def generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on ``device`` seeded with ``seed`` (the CPU one: ``torch.Generator().manual_seed``)."""
+    return torch.Generator(device=device).manual_seed(seed)
