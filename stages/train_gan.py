@@ -2,6 +2,7 @@
 import torch
 
 from pipeline.core.cli import execute
+from pipeline.core.device import select
 from pipeline.core.io import read_npz, save_state
 from pipeline.core.metrics import write_metrics
 from pipeline.core.params import load_params
@@ -17,7 +18,8 @@ def run() -> None:
     params = load_params()
     torch.set_num_threads(1)  # small convolutions: one thread is about as fast, and never spins against other processes
     cfg = params["gan"]
-    G, history = gan.train_gan(read_npz(DATASET)["public_x"], cfg, params["seed"])
+    G, history = gan.train_gan(read_npz(DATASET)["public_x"], cfg, params["seed"],
+                               device=select(params["compute"]["device"]))
     save_state(MODEL, G)
     samples = gan.samples(G, 64, cfg["z_dim"], params["seed"])
     image_grid(SAMPLES, samples.reshape(8, 8, *samples.shape[1:]), "Generator samples (public prior)")

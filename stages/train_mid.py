@@ -3,6 +3,7 @@ the target per beta, trained on the target's training set (``pipeline.defenses.m
 import torch
 
 from pipeline.core.cli import execute
+from pipeline.core.device import select
 from pipeline.core.io import read_json, read_npz, save_state
 from pipeline.core.metrics import token, write_metrics
 from pipeline.core.params import load_params
@@ -20,7 +21,8 @@ def run() -> None:
     a, meta = read_npz(DATASET), read_json(META)
     metrics, history = {}, []
     for beta in cfg["betas"]:
-        model, steps = mid.train_mid(a["train_x"], a["train_y"], len(meta["classes"]), cfg, beta, seed)
+        model, steps = mid.train_mid(a["train_x"], a["train_y"], len(meta["classes"]), cfg, beta, seed,
+                                     device=select(params["compute"]["device"]))
         model.generator = torch.Generator().manual_seed(seed)  # sampling stays on: seeded for the metrics
         m = {"train_accuracy": accuracy(model, a["train_x"], a["train_y"]),
              "test_accuracy": accuracy(model, a["test_x"], a["test_y"]), "kl": steps[-1]["kl"]}

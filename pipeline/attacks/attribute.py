@@ -104,16 +104,16 @@ def averaging_attack(m: np.ndarray, grid: np.ndarray, repeats: list[int], fresh:
 
 
 def repeated_queries(model, sigma: float, own: torch.Tensor, aug, grid: np.ndarray, n: int, repeats: list[int],
-                     calibration: int, seed: int, chunk: int, secret: bytes) -> dict:
+                     calibration: int, seed: int, chunk: int, secret: bytes, device: torch.device | str = "cpu") -> dict:
     """``averaging_attack`` against a service that answers the majority vote over n noisy copies
     (Section 7.2's always-return-a-label mode), with fresh and with keyed noise. The attacker's
     m(b): p_A at every grid value from ``calibration`` noisy evaluations (its own queries, as
     many as it likes), then ``answer_law``. The victims' records ``own`` (R, d) are answered
-    max(repeats) times; for each K the attacker uses the first K answers."""
-    estimate = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=chunk, progress=True)
+    max(repeats) times; for each K the attacker uses the first K answers. Both engines run on ``device``."""
+    estimate = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=chunk, progress=True, device=device)
     p_a = estimate.counts(aug, calibration, ESTIMATE, key=0)[:, 1].reshape(aug.values.shape) / calibration
     k_max = max(repeats)
-    answers = {noise: Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret)
+    answers = {noise: Smooth(model, 2, sigma, noise=noise, seed=seed + 1, chunk=chunk, secret=secret, device=device)
                .vote(own.repeat_interleave(k_max, dim=0), n).reshape(len(own), k_max) for noise in ("fresh", "keyed")}
     return averaging_attack(answer_law(p_a, n), grid, repeats, answers["fresh"], answers["keyed"])
 

@@ -50,8 +50,8 @@ def logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int | None = 1
     """The model's logits (eval mode, no autograd) in blocks of ``batch`` rows (None: one pass),
     computed on the model's device, returned on the CPU."""
     model.eval()
-    device = next(model.parameters()).device
-    x = torch.as_tensor(x, dtype=torch.float32).to(device)
+    first = next(model.parameters(), None)  # a model without parameters runs on the CPU
+    x = torch.as_tensor(x, dtype=torch.float32).to(first.device if first is not None else "cpu")
     if batch is None:
         return model(x).cpu()
     return torch.cat([model(x[i:i + batch]).cpu() for i in range(0, len(x), batch)]) if len(x) else torch.zeros(0)

@@ -70,13 +70,15 @@ def mid_loss(logits: torch.Tensor, y: torch.Tensor, mu: torch.Tensor, std: torch
 
 def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, epochs: int = 50,
           batch_size: int = 64, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 1e-4,
-          progress: bool = True) -> list[dict]:
+          progress: bool = True, device: torch.device | str = "cpu") -> list[dict]:
     """SGD with the authors' settings (lr 0.01, momentum 0.9, weight decay 1e-4, 50 epochs) on
-    shuffled mini-batches; the model is trained in place. Returns per-epoch mean loss, mean KL
-    and training accuracy (of the sampled predictions)."""
+    shuffled mini-batches (their order drawn on the CPU); the model is trained in place on
+    ``device`` and handed back on the CPU. Returns per-epoch mean loss, mean KL and training
+    accuracy (of the sampled predictions)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    model.to(device)
+    xt, yt = torch.as_tensor(x, dtype=torch.float32).to(device), torch.as_tensor(y, dtype=torch.long).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     history = []
     for epoch in tqdm(range(epochs), desc=f"mid beta={beta}", disable=not progress):
@@ -95,7 +97,7 @@ def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, ep
             correct += float((logits.argmax(1) == yt[idx]).sum())
         history.append({"epoch": epoch, "loss": loss_sum / len(xt), "kl": kl_sum / len(xt),
                         "train_accuracy": correct / len(xt)})
-    model.eval()
+    model.to("cpu").eval()
     return history
 
 
@@ -105,12 +107,13 @@ def build_mid(channels: int, size: int, classes: int, k: int = 256) -> VIB:
 
 
 def train_mid(x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, beta: float, seed: int,
-              progress: bool = True) -> tuple[VIB, list[dict]]:
-    """``build_mid`` (bottleneck ``cfg['k']``) with ``seed``, trained by ``fit_vib`` with the
-    ``mid`` params (epochs, batch size, learning rate)."""
+              progress: bool = True, device: torch.device | str = "cpu") -> tuple[VIB, list[dict]]:
+    """``build_mid`` (bottleneck ``cfg['k']``) with ``seed``, trained by ``fit_vib`` on ``device``
+    with the ``mid`` params (epochs, batch size, learning rate)."""
     torch.manual_seed(seed)
     model = build_mid(x.shape[1], x.shape[2], classes, cfg["k"])
-    return model, fit_vib(model, x, y, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=progress)
+    return model, fit_vib(model, x, y, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=progress,
+                          device=device)
 
 
 def load_mid(path, shape: list[int], classes: int, k: int) -> VIB:

@@ -107,12 +107,14 @@ class WrongLabel(Release):
 
 
 class Smoothed(Release):
-    """RP's label-only release: the majority vote of n noisy copies (fresh noise per query)."""
+    """RP's label-only release: the majority vote of n noisy copies (fresh noise per query; the
+    engine on ``device``)."""
 
     label_only = True
 
-    def __init__(self, model: nn.Module, classes: int, sigma: float, n: int, seed: int, chunk: int):
-        self.smooth, self.n = Smooth(model, classes, sigma, noise="fresh", seed=seed, chunk=chunk), n
+    def __init__(self, model: nn.Module, classes: int, sigma: float, n: int, seed: int, chunk: int,
+                 device: torch.device | str = "cpu"):
+        self.smooth, self.n = Smooth(model, classes, sigma, noise="fresh", seed=seed, chunk=chunk, device=device), n
 
     def probs(self, x, y):
         return None

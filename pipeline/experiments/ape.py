@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ..core.device import select
 from ..core.metrics import token
 from ..core.seeds import derive_seed
 from ..smoothing.stats import bootstrap_interval
@@ -102,7 +103,8 @@ def run_boundary(model, augmented: dict, meta: dict, params: dict, certified: di
         metrics["base"]["b_star_median"] = float(np.nanmedian(flip))
     seed, reps, B = params["seed"], params["bootstrap"], meta["threshold"]
     for sigma in sigmas:
-        t = boundary.locate(model, augmented["records"][sample], sigma, meta, cfg, params["seed"])
+        t = boundary.locate(model, augmented["records"][sample], sigma, meta, cfg, params["seed"],
+                            select(params["compute"]["device"]))
         t.insert(0, "sigma", sigma)
         t.insert(1, "record", sample)
         t.insert(2, "test_index", augmented["test_index"][sample])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..attacks import attribute as attack
+from ..core.device import select
 from ..core.metrics import token
 from ..core.seeds import derive_seed
 from ..core.training import predict
@@ -86,15 +87,16 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
     grid_labels = ape.base_predictions(model, on_grid)  # what the averaging attacker learns of randomized response
 
     metrics, rows, widths = {}, [], {}
+    device = select(params["compute"]["device"])
     for i, (name, spec) in enumerate(served_configs(params, private)):
         repeated, utility = None, {}
         if "sigma" in spec:
             sigma = spec["sigma"]
             served = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=sm["chunk"], progress=True,
-                            secret=secret)
+                            secret=secret, device=device)
             answers, cost = served.predict(sweep, sm["n"], sm["alpha"]).reshape(sweep.values.shape), sm["n"]
             repeated = attack.repeated_queries(model, sigma, own, on_grid, grid, cfg["serve_n"], cfg["repeats"],
-                                               cfg["calibration"], seed, sm["chunk"], secret)
+                                               cfg["calibration"], seed, sm["chunk"], secret, device)
         elif "rr" in spec:
             release = lambda keyed, stream: RandomizedResponse(  # noqa: E731
                 lambda x: predict(model, x, None), 2, spec["rr"], derive_seed(seed, RR_STREAM, i, stream), keyed, secret)

@@ -35,6 +35,7 @@ from torch import nn
 from ..attacks import brepmi
 from ..attacks.recovery import TOP, recovery
 from ..core.compute import map_rows
+from ..core.device import select
 from ..core.seeds import derive_seed as stream
 from ..core.metrics import token
 from ..core.training import logits, predict
@@ -57,19 +58,20 @@ def configs(sigmas: list[float], ns: list[int], betas: list[float], dp_epsilons:
                for e in rr_epsilons for mode in ("fresh", "keyed")])
 
 
-def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int) -> Callable[[torch.Tensor], np.ndarray]:
+def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int,
+             device: torch.device | str = "cpu") -> Callable[[torch.Tensor], np.ndarray]:
     """Hard labels of ``config``'s model: the base target (``models['target']``), its smoothed
     version (majority vote, noise seeded by ``seed``), the MID model ``models['mid'][beta]``
     (bottleneck samples seeded by ``seed``), the DP-SGD model ``models['dpsgd'][epsilon]``, or the
     target's label through randomized response (fresh randomness seeded by ``seed``, or keyed by
-    ``models['secret']``)."""
+    ``models['secret']``). The smoothing engine runs on ``device``."""
     if "rr" in config:
         return RandomizedResponse(lambda x: predict(models["target"], x), classes, config["rr"], seed,
                                   config["keyed"], models["secret"]).labels
     if "dpsgd" in config:
         return lambda x: predict(models["dpsgd"][config["dpsgd"]], x)
     if "sigma" in config:
-        smooth = Smooth(models["target"], classes, config["sigma"], noise="fresh", seed=seed, chunk=chunk)
+        smooth = Smooth(models["target"], classes, config["sigma"], noise="fresh", seed=seed, chunk=chunk, device=device)
         return lambda x: smooth.vote(x, config["n"])
     if "beta" in config:
         model = models["mid"][config["beta"]]
@@ -93,23 +95,24 @@ def generate(G: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def attack_configurations(start: int, stop: int, *, G: nn.Module, models: dict, configs: list[dict],
                           cfg: brepmi.Config, targets: int, restarts: int, z_dim: int, classes: int, seed: int,
-                          chunk: int) -> list[tuple]:
+                          chunk: int, device: str = "cpu") -> list[tuple]:
     """Task: configurations [start, stop), each: the latent starts of every class
     (``brepmi.initial_latents``; latents drawn from the seed alone, the defense's noise from
     stream (STARTS, configuration)), then its attacks (class-major: class 0's restarts first) in
     lockstep (``brepmi.attacks``; the defense's noise from stream (NOISE, configuration), the
     sphere points of attack (c, k) from stream (WALK, c, k), so every configuration is attacked
     along the same random walk). Returns per configuration (records, start images,
-    reconstructions, queries spent finding the starts); NaN images where there is none."""
-    gen_images = generate(G)
+    reconstructions, queries spent finding the starts); NaN images where there is none. The
+    defense's engine runs on ``device`` (a ``compute.device`` value, resolved where the task runs)."""
+    gen_images, engine = generate(G), select(device)
     shape = tuple(gen_images(torch.zeros(1, z_dim)).shape[1:])
     out = []
     for i in range(start, stop):
-        oracle = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, STARTS, i), chunk))
+        oracle = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, STARTS, i), chunk, engine))
         found = brepmi.initial_latents(gen_images, oracle, list(range(targets)), restarts, z_dim, cfg,
                                        torch.Generator().manual_seed(seed))
         plan = [(c, k, found[c][k]) for c in range(targets) for k in range(restarts) if k < len(found[c])]
-        attack = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, NOISE, i), chunk))
+        attack = brepmi.Oracle(labeller(models, configs[i], classes, stream(seed, NOISE, i), chunk, engine))
         done = {(c, k): r for (c, k, _), r in zip(plan, brepmi.attacks(
             gen_images, attack, [z for _, _, z in plan], [c for c, _, _ in plan], cfg,
             [torch.Generator().manual_seed(stream(seed, WALK, c, k)) for c, k, _ in plan]))}
@@ -137,7 +140,7 @@ def run_attacks(G: nn.Module, models: dict, configs: list[dict], cfg: brepmi.Con
     return [r for part in map_rows(attack_configurations, len(configs), {**compute, "chunk": 1}, "BREP-MI",
                                    progress, "configuration", spread=True, G=G, models=models, configs=configs, cfg=cfg,
                                    targets=targets, restarts=restarts, z_dim=z_dim, classes=classes, seed=seed,
-                                   chunk=chunk) for r in part]
+                                   chunk=chunk, device=compute.get("device", "cpu")) for r in part]
 
 
 def judge(evaluator: nn.Module, images: np.ndarray, targets: np.ndarray, data: dict) -> pd.DataFrame:

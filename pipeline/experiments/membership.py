@@ -44,6 +44,7 @@ from ..attacks.membership import (ATTACKS, METRIC_ATTACKS, AttackScores, MetricA
 from ..attacks.membership_metrics import attack_metrics, best_threshold, paired_change, resamples, roc_auc
 from ..attacks.reference import inclusion, lira, logit_confidence, logit_rate, rmia
 from ..core.compute import map_rows
+from ..core.device import select
 from ..core.errors import PipelineError
 from ..core.metrics import token
 from ..core.seeds import derive_seed as derive
@@ -273,12 +274,14 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
     for i, (beta, model) in enumerate(mids.items()):
         record(f"mid.{token('beta', beta)}", unaware, Plain(model, derive(seed, 2, i)), plain[PSEUDO])
 
-    chunk = cfg["chunk"]
+    chunk, device = cfg["chunk"], select(params["compute"]["device"])
     for sigma in cfg["rp"]["sigmas"]:
         for n in cfg["rp"]["ns"]:
-            served = [Smoothed(m, classes, sigma, n, derive(seed, 3, j), chunk) for j, m in enumerate(models[:lo_count + 1])]
+            served = [Smoothed(m, classes, sigma, n, derive(seed, 3, j), chunk, device)
+                      for j, m in enumerate(models[:lo_count + 1])]
             a = attacker(served[SHADOW], plain, served, derive(seed, SHADOW))
-            record(name_rp(sigma, n), a, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk), served[PSEUDO])
+            record(name_rp(sigma, n), a, Smoothed(target, classes, sigma, n, derive(seed, 3), chunk, device),
+                   served[PSEUDO])
     for eps, model in (private or {}).items():
         record(f"dpsgd.{token('epsilon', eps)}", unaware, Plain(model), plain[PSEUDO])
     secret = demo_secret(seed)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..core.compute import map_rows
+from ..core.device import select
 from ..core.metrics import token
 from ..core.seeds import mix
 from ..core.training import predict
@@ -178,7 +179,8 @@ def certify_augmented(model, aug: Augmented, configs, n0: int, noise: str, seed:
     passes = {sigma: sorted(ns) for sigma, ns in passes.items()}
     per_chunk = {**compute, "chunk": max(1, compute["chunk"] // aug.values.shape[1])}  # rows -> records
     parts = list(map_rows(count_records, len(aug.values), per_chunk, "ape", progress, unit="record", model=model,
-                          aug=aug, passes=passes, n0=n0, noise=noise, seed=seed, chunk=chunk))
+                          aug=aug, passes=passes, n0=n0, noise=noise, seed=seed, chunk=chunk,
+                          device=compute.get("device", "cpu")))
     counts = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     shape, out = aug.values.shape, {}
     for c in configs:
@@ -188,13 +190,15 @@ def certify_augmented(model, aug: Augmented, configs, n0: int, noise: str, seed:
 
 
 def count_records(start: int, stop: int, model, aug: Augmented, passes: dict, n0: int, noise: str, seed: int,
-                  chunk: int) -> dict:
+                  chunk: int, device: str = "cpu") -> dict:
     """Class counts of the rows of records [start, stop) for every sigma (selection: key 0) and
     every N of that sigma (estimation: key N), with the draws the rows get inside the whole set:
-    ``fresh``: by row position; ``record``: record k's bank is the shared bank of key (key, k)."""
+    ``fresh``: by row position; ``record``: record k's bank is the shared bank of key (key, k).
+    The engine runs on ``device`` (a ``compute.device`` value, resolved where the task runs)."""
     width, out = aug.values.shape[1], {}
     for sigma, ns in passes.items():
-        smooth = Smooth(model, 2, sigma, noise="shared" if noise == "record" else noise, seed=seed, chunk=chunk)
+        smooth = Smooth(model, 2, sigma, noise="shared" if noise == "record" else noise, seed=seed, chunk=chunk,
+                        device=select(device))
         keys = [("select", n0, SELECT, 0)] + [(n, n, ESTIMATE, n) for n in ns]
         if noise == "fresh":
             found = smooth.counts_passes(aug[start * width:stop * width], [(n, st, code) for _, n, st, code in keys],

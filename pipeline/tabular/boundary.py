@@ -39,8 +39,8 @@ class Boundary:
     """p-hat along trajectories: ``probability(records, values, blocks)`` for records (K, d) and
     raw sensitive values (K, V), over the first ``blocks`` blocks of ``block`` draws each."""
 
-    def __init__(self, model, sigma: float, meta: dict, block: int, seed: int):
-        self.smooth = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=8 * block)
+    def __init__(self, model, sigma: float, meta: dict, block: int, seed: int, device: torch.device | str = "cpu"):
+        self.smooth = Smooth(model, 2, sigma, noise="shared", seed=seed, chunk=8 * block, device=device)
         self.meta, self.block, self.s = meta, block, meta["sensitive_index"]
 
     def probability(self, records: np.ndarray, values: np.ndarray, blocks: int) -> np.ndarray:
@@ -84,11 +84,13 @@ def base_flip(model, records: np.ndarray, meta: dict, cfg: dict, steps: int = 20
     return np.where(bracketed, (lo + hi) / 2, np.nan)
 
 
-def locate(model, records: np.ndarray, sigma: float, meta: dict, cfg: dict, seed: int) -> pd.DataFrame:
+def locate(model, records: np.ndarray, sigma: float, meta: dict, cfg: dict, seed: int,
+           device: torch.device | str = "cpu") -> pd.DataFrame:
     """b* with its interval for every record (K, d) at noise ``sigma``; ``cfg``: params
     ``ape.boundary``. Columns: b_star, b_lo, b_hi, slope (p per unit at b*), draws, located
-    (False where p-hat does not cross 1/2 inside the searched range)."""
-    bound, B, step = Boundary(model, sigma, meta, cfg["block"], derive_seed(seed, ROLE)), meta["threshold"], cfg["coarse_step"]
+    (False where p-hat does not cross 1/2 inside the searched range). The engine runs on ``device``."""
+    bound = Boundary(model, sigma, meta, cfg["block"], derive_seed(seed, ROLE), device)
+    B, step = meta["threshold"], cfg["coarse_step"]
     grid = np.arange(B - cfg["below"], B + cfg["above"] + step / 2, step)
     b1 = crossing(np.broadcast_to(grid, (len(records), len(grid))),
                   bound.probability(records, np.broadcast_to(grid, (len(records), len(grid))), 1))

@@ -12,20 +12,22 @@ from . import nets
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    eps = torch.rand(len(real), 1, 1, 1, generator=gen)
+    eps = torch.rand(len(real), 1, 1, 1, generator=gen).to(real.device)
     mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
     grad, = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def train_gan(public: np.ndarray, cfg: dict, seed: int, progress: bool = True) -> tuple[nn.Sequential, list[dict]]:
-    """Train generator and critic for ``cfg['steps']`` generator steps; returns the generator (eval
-    mode) and the Wasserstein estimate E[D(real)] - E[D(fake)] every 50 steps."""
+def train_gan(public: np.ndarray, cfg: dict, seed: int, progress: bool = True,
+              device: torch.device | str = "cpu") -> tuple[nn.Sequential, list[dict]]:
+    """Train generator and critic for ``cfg['steps']`` generator steps on ``device`` (every random
+    draw on the CPU, so the same everywhere); returns the generator (eval mode, on the CPU) and
+    the Wasserstein estimate E[D(real)] - E[D(fake)] every 50 steps."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    data = torch.from_numpy(public)
+    data = torch.from_numpy(public).to(device)
     channels, size = public.shape[1], public.shape[2]
-    g, d = nets.generator(channels, size, cfg["z_dim"]), nets.critic(channels, size)
+    g, d = nets.generator(channels, size, cfg["z_dim"]).to(device), nets.critic(channels, size).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg["lr"], betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["lr"], betas=(0.5, 0.9))
     batch, history = min(cfg["batch_size"], len(data)), []
@@ -33,19 +35,19 @@ def train_gan(public: np.ndarray, cfg: dict, seed: int, progress: bool = True) -
         for _ in range(cfg["critic_iters"]):
             real = data[torch.randint(len(data), (batch,), generator=gen)]
             with torch.no_grad():
-                fake = g(torch.randn(batch, cfg["z_dim"], generator=gen))
+                fake = g(torch.randn(batch, cfg["z_dim"], generator=gen).to(device))
             distance = d(real).mean() - d(fake).mean()
             loss_d = -distance + cfg["gp_weight"] * gradient_penalty(d, real, fake, gen)
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-        loss_g = -d(g(torch.randn(batch, cfg["z_dim"], generator=gen))).mean()
+        loss_g = -d(g(torch.randn(batch, cfg["z_dim"], generator=gen).to(device))).mean()
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()
         if step % 50 == 0 or step == cfg["steps"] - 1:
             history.append({"step": step, "wasserstein": float(distance.detach())})
-    return g.eval(), history
+    return g.to("cpu").eval(), history
 
 
 @torch.inference_mode()

@@ -68,6 +68,23 @@ def test_training_and_certify_on_the_params_device_give_the_cpu_bytes():
     assert tables[0].equals(tables[1])
 
 
+@pytest.mark.skipif(CUDA, reason="the CPU's bytes: auto is the CPU only without a GPU")
+def test_the_gan_and_mid_on_the_params_device_give_the_cpu_bytes():
+    from pipeline.defenses.mid import train_mid
+    from pipeline.vision.gan import train_gan
+
+    device = select(load_params(ROOT / "params.yaml")["compute"]["device"])
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((40, 1, 8, 8), dtype=np.float32), rng.integers(0, 3, 40)
+    cfg = {"steps": 3, "batch_size": 8, "lr": 1e-4, "critic_iters": 2, "gp_weight": 10, "z_dim": 5}
+    gans = [train_gan(images, cfg, 1, progress=False, **kw)[0] for kw in ({"device": device}, {})]
+    mid_cfg = {"k": 4, "epochs": 2, "batch_size": 8, "lr": 0.01}
+    mids = [train_mid(images, labels, 3, mid_cfg, 0.01, 1, progress=False, **kw)[0] for kw in ({"device": device}, {})]
+    for a, b in (gans, mids):
+        assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values()))
+        assert next(a.parameters()).device.type == "cpu"
+
+
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 def test_on_a_gpu_the_engine_is_reproducible_and_agrees_with_the_cpu_in_law():
     torch.manual_seed(0)
