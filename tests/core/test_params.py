@@ -1,4 +1,5 @@
 """Invalid params give one clear message naming the file, the key and the fix."""
+import numpy as np
 import pytest
 import yaml
 
@@ -72,3 +73,18 @@ def test_a_profile_with_a_bad_value_is_refused(tmp_path):
     bad.write_text("brepmi:\n  points: 0\n")
     with pytest.raises(PipelineError, match="brepmi.points"):
         overrides(bad)
+
+
+def test_the_celeba_shaped_synthetic_profile_is_valid_and_draws_64x64_rgb_identities():
+    from pipeline.core.profile import apply
+    from pipeline.vision.identities import identities
+
+    _, params = apply("profiles/official_synthetic.yaml")
+    images = params["images"]
+    assert (images["source"], images["size"], images["channels"], images["private"]) == ("synthetic", 64, 3, 1000)
+    assert params["brepmi"]["targets"] == 100 and params["brepmi"]["max_queries"] >= 10 ** 9
+    x, y = identities(images["private"], 2, images["channels"], images["size"], params["seed"])
+    assert x.shape == (2000, 3, 64, 64) and x.dtype == np.float32 and set(np.unique(y)) == set(range(1000))
+    assert 0 <= x.min() and x.max() <= 1
+    same, other = np.linalg.norm(x[0] - x[1]), np.linalg.norm(x[0] - x[2])  # images of identity 0 vs of 1
+    assert same < other
