@@ -145,7 +145,7 @@ def build_parser():
 def run(args) -> None:
     params = load_params(ROOT / "params.yaml")
     chunk = args.chunk or params["smoothing"]["chunk"]
-    device = select(args.device)
+    device = select(args.device, "--device")
     model, x, source = load_inputs(args.inputs, params["train"]["hidden"])
     model, x = model.to(device), x.to(device)
     warm = x[:64]  # one untimed call per contender first: allocations, thread start-up, caches

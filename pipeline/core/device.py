@@ -19,14 +19,14 @@ from .errors import PipelineError
 CHOICES = ("auto", "cpu", "cuda")
 
 
-def select(name: str) -> torch.device:
-    """The device ``compute.device`` names (see the module docstring)."""
+def select(name: str, where: str = "params.yaml: compute.device") -> torch.device:
+    """The device ``name`` names (see the module docstring); ``where`` it was set, for errors."""
     if name not in CHOICES:
-        raise PipelineError(f"params.yaml: compute.device is {name!r}; fix: one of {', '.join(CHOICES)}")
+        raise PipelineError(f"{where} is {name!r}; fix: one of {', '.join(CHOICES)}")
     if name == "cpu" or not torch.cuda.is_available():
         if name == "cuda":
-            raise PipelineError("params.yaml: compute.device is 'cuda' but torch sees no CUDA device; "
-                                "fix: set compute.device: auto (or cpu), or install a CUDA build of torch")
+            raise PipelineError(f"{where} is 'cuda' but torch sees no CUDA device; "
+                                "fix: use auto (or cpu), or install a CUDA build of torch")
         return torch.device("cpu")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode needs it
     torch.use_deterministic_algorithms(True, warn_only=True)

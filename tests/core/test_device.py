@@ -26,7 +26,7 @@ def test_auto_is_cuda_where_torch_sees_it_else_the_cpu_and_cuda_without_one_is_r
     assert select("cpu") == torch.device("cpu")
     assert select("auto").type == ("cuda" if CUDA else "cpu")
     if not CUDA:
-        with pytest.raises(PipelineError, match="compute.device is 'cuda'.*fix: set compute.device: auto"):
+        with pytest.raises(PipelineError, match="compute.device is 'cuda'.*fix: use auto"):
             select("cuda")
     with pytest.raises(PipelineError, match="compute.device is 'tpu'"):
         select("tpu")
