@@ -14,6 +14,16 @@ from filelock import FileLock
 from tests.helpers import PROJECT, ROOT, edit_params, sh, small
 
 
+FIRST = ("test_reproducible.py", "test_cluster.py", "test_pipeline.py", "test_tracking.py")  # the longest files
+
+
+def pytest_collection_modifyitems(items):
+    """The longest test files first, so that pytest-xdist's workers start them at once (the two
+    independent builds of test_reproducible.py and the shared ``repo`` side by side) and the
+    short files fill in after: the suite's wall time is then about its work over the cores."""
+    items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
+
+
 def build(repo):
     for item in PROJECT:
         src, dst = ROOT / item, repo / item

@@ -121,7 +121,8 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
         if repeated is not None:
             m["repeat"] = _repeat_metrics(repeated, truth[near], seed, params["bootstrap"])
             for mode, by_k in m["repeat"].items():
-                widths[name, mode] = [by_k[token("k", k)]["width_median"] for k in cfg["repeats"]]
+                widths[name, mode] = [tuple(by_k[token("k", k)][f"width_median{part}"] for part in ("", "_low", "_high"))
+                                      for k in cfg["repeats"]]
         metrics[name] = m
         rows.append(pd.DataFrame({"config": name, "test_index": idx, "value": truth, "released": released,
                                   "lo": lo, "hi": hi}))

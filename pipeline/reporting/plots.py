@@ -289,24 +289,28 @@ def figure3(path, sigmas: list[float], ns: list[int], series: dict[str, dict], b
     _save(fig, path)
 
 
-def repeat_widths(path, repeats: list[int], widths: dict[tuple[str, str], list[float]], unit: str) -> None:
-    """The averaging attacker: median inferred interval width against the number K of answers
-    seen for the victim, one line per (served model, noise mode): colour = the served model's
-    sigma, line style = the noise mode."""
-    fig, ax = plt.subplots(figsize=(6.2, 4))
+def repeat_widths(path, repeats: list[int], widths: dict[tuple[str, str], list[tuple[float, float, float]]],
+                  unit: str) -> None:
+    """The averaging attacker: median inferred interval width, with its 95% interval (bars),
+    against the number K of answers seen for the victim, one line per (served model, noise mode):
+    colour = the served model, line style = the noise mode; the legend below the axes.
+    ``widths[model, mode]``: (median, low, high) per K."""
+    fig, ax = plt.subplots(figsize=(6.2, 4.6))
     models = list(dict.fromkeys(name for name, _ in widths))
     modes = list(dict.fromkeys(mode for _, mode in widths))
     styles = dict(zip(modes, ("-", "--", ":", "-.")))
     for (name, mode), w in widths.items():
-        ax.plot(repeats, w, marker="o", color=f"C{models.index(name)}", linestyle=styles[mode])
+        mid, low, high = (np.array(v, dtype=float) for v in zip(*w))
+        ax.errorbar(repeats, mid, yerr=[mid - low, high - mid], marker="o", capsize=3, color=f"C{models.index(name)}",
+                    linestyle=styles[mode])
     handles = ([Line2D([], [], color=f"C{i}", marker="o", label=label(name)) for i, name in enumerate(models)]
                + [Line2D([], [], color="grey", linestyle=styles[m], label=f"{m.replace('_', ' ')} noise") for m in modes])
     ax.set_xscale("log")
     ax.set_xticks(repeats, [str(k) for k in repeats])
     ax.set_xlabel("answers seen for the victim (K)")
     ax.set_ylabel(f"median interval width ({unit})")
-    ax.set_title("Repeated queries: the averaging attacker", fontsize=10)
-    ax.legend(handles=handles, fontsize=7, ncol=2)
+    ax.set_title("Repeated queries: the averaging attacker (bars: 95% intervals)", fontsize=10)
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, bbox_to_anchor=(0.5, 0.0), frameon=False)
     _save(fig, path)
 
 
