@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._args import parser as make_parser, positive_int, positive_number  # noqa: E402
 from pipeline.core.cli import execute  # noqa: E402
-from pipeline.core.device import CHOICES, select  # noqa: E402
+from pipeline.core.device import CHOICES, describe, select  # noqa: E402
 from pipeline.core.io import read_json, read_npz  # noqa: E402
 from pipeline.core.params import load_params  # noqa: E402
 from pipeline.tabular import ape  # noqa: E402
@@ -50,7 +50,7 @@ def run(args) -> None:
     values = arrays["values"][:args.records]
     aug = ape.Augmented(arrays["records"][:args.records], values, meta["sensitive_index"], meta)
     device = select(args.device, "--device")
-    result = {"device": str(device) if device.type == "cpu" else f"cuda ({torch.cuda.get_device_name(device)})",
+    result = {"device": describe(device),
               "records": int(len(values)), "inputs": int(values.size)}
     compute = {**params["compute"], "device": args.device}
     for noise in ("record", "fresh"):

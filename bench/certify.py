@@ -25,8 +25,6 @@ exceed ``agreement_baseline``, the agreement of two reference runs with differen
 from __future__ import annotations
 
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -40,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._args import parser as make_parser, positive_int, positive_number, probability  # noqa: E402
 from pipeline.core.cli import execute  # noqa: E402
-from pipeline.core.device import CHOICES, select  # noqa: E402
+from pipeline.core.device import CHOICES, describe, select  # noqa: E402
 from pipeline.core.io import read_npz  # noqa: E402
 from pipeline.core.params import load_params  # noqa: E402
 from pipeline.smoothing import ABSTAIN, ESTIMATE, SELECT, Smooth, clopper_pearson_lower  # noqa: E402
@@ -105,12 +103,6 @@ def normals_per_second(device: torch.device, draws: int, width: int) -> float:
     return 64 * draws * width / best
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
     dataset, model_path = ROOT / "data/processed/dataset.npz", ROOT / "models/mlp.pt"
     if dataset.exists() and model_path.exists():
@@ -172,7 +164,7 @@ def run(args) -> None:
     agree = {k: float((rows[k][0] == paired[k]).mean()) for k in ("fresh", "shared")}
     independent = {k: float((rows[k][0] == ref).mean()) for k in ("fresh", "shared")}
     result = {
-        "device": device_name(device), "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk,
+        "device": describe(device), "inputs": len(x), "threads": torch.get_num_threads(), "chunk": chunk,
         "sigma": args.sigma,
         "reference_us_per_input": us["reference"], "fresh_us_per_input": us["fresh"],
         "shared_us_per_input": us["shared"], "speedup_fresh": us["reference"] / us["fresh"],

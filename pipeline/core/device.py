@@ -11,6 +11,7 @@ device: seeded generators, and torch's deterministic algorithms (``select`` turn
 from __future__ import annotations
 
 import os
+import platform
 
 import torch
 
@@ -33,6 +34,8 @@ def select(name: str, where: str = "params.yaml: compute.device") -> torch.devic
     return torch.device("cuda")
 
 
-def generator(device: torch.device, seed: int) -> torch.Generator:
-    """A generator on ``device`` seeded with ``seed`` (the CPU one: ``torch.Generator().manual_seed``)."""
-    return torch.Generator(device=device).manual_seed(seed)
+def describe(device: torch.device) -> str:
+    """The device as a bench reports it: the GPU's name, or the CPU's kind and core count."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"

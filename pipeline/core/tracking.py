@@ -84,7 +84,6 @@ class _Logger:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.core.tracking"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
-        self.opened = False
 
     def send(self, kind: str, **fields) -> None:
         self.proc.stdin.write(json.dumps({"kind": kind, **fields}) + "\n")
@@ -146,7 +145,6 @@ def _opened(params: dict, name: str) -> Iterator[Run]:
     global _logger, _active
     logger, _logger = _logger or _Logger(), None
     uri = tracking_uri(params)
-    logger.opened = True
     logger.send("open", uri=uri, artifacts=(repo_root() / "mlartifacts").as_uri(),
                 experiment=params["mlflow"]["experiment"], execution=execution.key(), parent_name=execution.name(),
                 tags=execution.tags(params), params=_as_params(params), name=name, time=_now_ms())
