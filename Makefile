@@ -9,9 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet torch==2.13.0 -e .
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)   # the tests also need pytest and Ray (the cluster backend's tests)

@@ -16,7 +16,10 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
-from ..smoothing import ABSTAIN, ESTIMATE, Smooth, clopper_pearson_interval, predict_from_counts
+from ..smoothing import (ABSTAIN, ESTIMATE, Smooth, certify_from_counts, clopper_pearson_interval,
+                         predict_from_counts)
+
+PROTOCOLS = ("predict", "abstain_as_negative", "vote", "certify")  # the release protocols, ``released``
 
 
 def sweep(lo: float, hi: float, step: float, threshold: float) -> np.ndarray:
@@ -51,6 +54,19 @@ def interval_summary(lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> dict:
             "coverage": float(np.mean(found & (lo <= truth) & (truth <= hi))),
             "midpoint_error_median": float(np.median(np.abs(mid - truth)[found])) if found.any() else float("nan"),
             "empty_rate": float(np.mean(~found))}
+
+
+def released(counts: np.ndarray, select: np.ndarray, alpha: float, sigma: float) -> dict[str, np.ndarray]:
+    """What a service releases under each of ``PROTOCOLS`` from one query's Monte Carlo counts
+    (``counts``: n draws; ``select``: n0 independent selection draws, Cohen et al.): PREDICT
+    with abstentions visible; PREDICT with an abstention answered as class 0 (the negative
+    class: no recommendation); the majority vote of the n draws (Section 7.2: always a label,
+    a tie goes to class 0); CERTIFY's answer (its label, or an abstention). Each protocol's
+    answer has its own exact law; they share draws, so only their joint law is not that of
+    independent services."""
+    predict = predict_from_counts(counts, alpha)
+    return {"predict": predict, "abstain_as_negative": np.where(predict == ABSTAIN, 0, predict),
+            "vote": counts.argmax(axis=1), "certify": certify_from_counts(select, counts, alpha, sigma).prediction}
 
 
 def answer_law(p_a: np.ndarray, n: int, alpha: float | None = None) -> np.ndarray:

@@ -181,6 +181,14 @@ SPEC = {
         "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 100]"),
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 32768"),
     },
+    "n_effect": {
+        "tabular": {"sigma": (_num, _pos, "a number > 0 (standardised units), e.g. 1.0"),
+                    "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 30, 100]"),
+                    "victims": (int, lambda v: v >= 1, "an integer >= 1 (Scenario I victims), e.g. 50"),
+                    "test_records": (int, lambda v: v >= 1, "an integer >= 1 (test records for utility), e.g. 5000")},
+        "images": {"sigma": (_num, _pos, "one of inversion.sigmas (pixel units), e.g. 0.3"),
+                   "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 30, 100]")},
+    },
     "attribute_attack": {
         "records": (int, lambda v: v >= 1, "an integer >= 1, e.g. 200"),
         "near": (_num, lambda v: v >= 0, "a number >= 0 (sensitive-attribute units), e.g. 3.0"),
@@ -263,4 +271,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if b["targets"] > params["images"]["private"]:
         raise PipelineError(f"{path}: invalid 'brepmi.targets' = {b['targets']}; fix: set it to at most "
                             f"images.private = {params['images']['private']}")
+    if params["n_effect"]["images"]["sigma"] not in params["inversion"]["sigmas"]:
+        raise PipelineError(f"{path}: invalid 'n_effect.images.sigma' = {params['n_effect']['images']['sigma']}; fix: "
+                            f"set it to one of inversion.sigmas = {params['inversion']['sigmas']}")
     return params

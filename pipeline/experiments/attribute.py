@@ -17,7 +17,7 @@ from ..core.metrics import token
 from ..core.seeds import derive_seed
 from ..core.training import predict
 from ..defenses.release import RandomizedResponse, demo_secret
-from ..smoothing import ABSTAIN, Smooth, clopper_pearson_interval
+from ..smoothing import ABSTAIN, PREDICT, SELECT, Smooth, clopper_pearson_interval
 from ..smoothing.stats import bootstrap_interval, wilson_interval
 from ..tabular import ape
 
@@ -48,6 +48,14 @@ def _repeat_metrics(intervals: dict, truth: np.ndarray, seed: int, reps: int) ->
     """{mode: {k_<K>: interval_summary and its intervals}} of ``averaging_attack``'s intervals."""
     return {mode: {token("k", k): {**attack.interval_summary(lo, hi, truth), **_intervals(lo, hi, truth, seed, reps)}
                    for k, (lo, hi) in by_k.items()} for mode, by_k in intervals.items()}
+
+
+def _protocol(answers: np.ndarray, grid: np.ndarray, truth: np.ndarray, seed: int, reps: int) -> dict:
+    """Scenario I's interval when the service releases ``answers`` (victim's value first, then the
+    grid), with the intervals of ``_intervals`` and how often the victim's own answer abstains."""
+    lo, hi = attack.hull(grid, answers[:, 1:] == answers[:, :1])
+    return {**attack.interval_summary(lo, hi, truth), **_intervals(lo, hi, truth, seed, reps),
+            "released_abstain_rate": float(np.mean(answers[:, 0] == ABSTAIN))}
 
 
 def _utility(labels: np.ndarray, truth: np.ndarray) -> dict:
@@ -89,12 +97,15 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
     metrics, rows, widths = {}, [], {}
     device = select(params["compute"]["device"])
     for i, (name, spec) in enumerate(served_configs(params, private)):
-        repeated, utility = None, {}
+        repeated, utility, protocols = None, {}, {}
         if "sigma" in spec:
             sigma = spec["sigma"]
             served = Smooth(model, 2, sigma, noise=cfg["noise"], seed=seed, chunk=sm["chunk"], progress=True,
                             secret=secret, device=device)
-            answers, cost = served.predict(sweep, sm["n"], sm["alpha"]).reshape(sweep.values.shape), sm["n"]
+            counts, counts0 = served.counts_passes(sweep, [(sm["n"], PREDICT, 0), (sm["n0"], SELECT, 0)])
+            protocols = {k: v.reshape(sweep.values.shape)
+                         for k, v in attack.released(counts, counts0, sm["alpha"], sigma).items()}
+            answers, cost = protocols["predict"], sm["n"]
             repeated = attack.repeated_queries(model, sigma, own, on_grid, grid, cfg["serve_n"], cfg["repeats"],
                                                cfg["calibration"], seed, sm["chunk"], secret, device)
         elif "rr" in spec:
@@ -114,6 +125,8 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
         m = {**attack.interval_summary(lo, hi, truth), **_intervals(lo, hi, truth, seed, params["bootstrap"]),
              "queries": int(sweep.values.size), "noisy_evaluations": int(sweep.values.size * cost),
              "released_abstain_rate": float(np.mean(released == ABSTAIN)), **utility}
+        if protocols:  # the interval under every release protocol (``answers``: PREDICT's)
+            m["protocol"] = {k: _protocol(v, grid, truth, seed, params["bootstrap"]) for k, v in protocols.items()}
         if "sigma" in spec:
             sets = certified.loc[name].reindex(idx)
             m.update(attack.certified_differences(grid, answers, released, sets["ir_lo"].to_numpy(),

@@ -47,11 +47,15 @@ STARTS, NOISE, WALK, ACCURACY = range(4)  # the random streams (``stream(seed, S
 
 
 def configs(sigmas: list[float], ns: list[int], betas: list[float], dp_epsilons: list[float] = (),
-            rr_epsilons: list[float] = ()) -> list[dict]:
-    """The grid: base, then smoothed (every sigma x N), then MID (every beta), then the
-    baselines: DP-SGD (every epsilon) and randomized response (every epsilon, fresh and keyed)."""
+            rr_epsilons: list[float] = (), n_effect: dict | None = None) -> list[dict]:
+    """The grid: base, then smoothed (every sigma x N, then the N grid at ``n_effect['sigma']``
+    where not in it already), then MID (every beta), then the baselines: DP-SGD (every epsilon)
+    and randomized response (every epsilon, fresh and keyed)."""
+    smoothed = [(s, n) for s in sigmas for n in ns]
+    if n_effect:
+        smoothed += [(n_effect["sigma"], n) for n in n_effect["ns"] if (n_effect["sigma"], n) not in smoothed]
     return ([{"name": "base"}]
-            + [{"name": f"rp.{token('sigma', s)}.{token('n', n)}", "sigma": s, "n": n} for s in sigmas for n in ns]
+            + [{"name": f"rp.{token('sigma', s)}.{token('n', n)}", "sigma": s, "n": n} for s, n in smoothed]
             + [{"name": f"mid.{token('beta', b)}", "beta": b} for b in betas]
             + [{"name": f"dpsgd.{token('epsilon', e)}", "dpsgd": e} for e in dp_epsilons]
             + [{"name": f"rr.{token('epsilon', e)}.{mode}", "rr": e, "keyed": mode == "keyed"}
@@ -246,7 +250,7 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = most_confident(target, data["train_x"], data["train_y"], classes)
     grid_configs = configs(grid["sigmas"], grid["ns"], params["mid"]["betas"], list(private or {}),
-                           params["randomized_response"]["epsilons"])
+                           params["randomized_response"]["epsilons"], params["n_effect"]["images"])
     results = run_attacks(G, models, grid_configs, cfg, b["targets"], b["restarts"], params["gan"]["z_dim"], classes,
                           seed, grid["chunk"], params["compute"], progress)
     targets = np.repeat(np.arange(b["targets"]), b["restarts"])

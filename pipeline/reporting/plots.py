@@ -421,3 +421,33 @@ def frontier(path, rows: dict[str, dict], panels: list[tuple[str, str, float | N
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.13, 1, 1))
     _save(fig, path)
+
+
+def n_effect(path, ns: list[int], panels: list[tuple[str, str, dict[str, list[tuple[float, float, float]]]]],
+             title: str, lines: dict[int, tuple[str, float]] | None = None) -> None:
+    """Measures against N (log axis), one panel per (title, y label, {series: [(value, low,
+    high) per N]}); bars: 95% intervals. ``lines[panel]``: a labelled horizontal reference line
+    (a chance level, the base model) drawn in that panel."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4))
+    axes = np.atleast_1d(axes)
+    for p, (ax, (name, ylabel, series)) in enumerate(zip(axes, panels)):
+        spread = 0.025 * (np.arange(len(series)) - (len(series) - 1) / 2)
+        for i, (legend, points) in enumerate(series.items()):
+            mid, low, high = (np.array(v, dtype=float) for v in zip(*points))
+            x = np.asarray(ns, dtype=float) * 10 ** spread[i]
+            ax.errorbar(x, mid, yerr=[mid - low, high - mid], marker=MARKERS[i % len(MARKERS)], capsize=3,
+                        color=f"C{i}", label=legend)
+        if lines and p in lines:
+            text, value = lines[p]
+            ax.axhline(value, color="0.35", linestyle=(0, (1, 3)), linewidth=1.2, label=text)
+        ax.set_xscale("log")
+        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.minorticks_off()
+        ax.set_xlabel("N (noisy evaluations per query; log scale)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    fig.suptitle(title + " (bars: 95% intervals)", fontsize=11)
+    fig.subplots_adjust(wspace=0.3)
+    _save(fig, path)

@@ -3,7 +3,7 @@ of Table 1): Table 1, APE, the Scenario I attack, model inversion and membership
 from __future__ import annotations
 
 from ..core.metrics import label, token
-from .paper import PAPER_EXPANSION, PAPER_INVERSION, PAPER_TABLE1
+from .paper import PAPER_EXPANSION, PAPER_INTERVAL, PAPER_INVERSION, PAPER_TABLE1
 
 
 def _pct(v) -> str:
@@ -160,6 +160,10 @@ def inversion_markdown(metrics: dict, held_out: dict, meta: dict, target: dict, 
     return "\n".join(lines) + "\n"
 
 
+PROTOCOL_NAMES = {"predict": "PREDICT, abstentions visible", "abstain_as_negative": "PREDICT, abstain answered 0",
+                  "vote": "majority vote (no abstention)", "certify": "CERTIFY's answer"}
+
+
 def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
     """The Scenario I attack (``metrics/attribute_attack.json``): the attacker's interval per
     served model, the answers inside the certified sets, and the repeated-query attacker."""
@@ -187,6 +191,14 @@ def attribute_markdown(m: dict, unit: str, repeats: list[int]) -> str:
         lines.append(f"| {label(name)} | {r['certified_values']} | {r['certified_answered_positive']} | "
                      f"{r['certified_answered_abstain']} | {r['certified_answered_negative']} | "
                      f"{r['compatible_below_certified']} |")
+    lines += ["", f"The same attack under each release protocol a service could choose: median interval width "
+              f"({unit}, 95% interval; truth inside). The revised paper reports {PAPER_INTERVAL['base']:.2f} for the "
+              f"base model and {PAPER_INTERVAL['rp']:.2f} with RP.\n",
+              "| Served model | " + " | ".join(PROTOCOL_NAMES.values()) + " |", "|---|" + "---|" * len(PROTOCOL_NAMES)]
+    for name in ["base", *smoothed]:
+        r = m[name].get("protocol", dict.fromkeys(PROTOCOL_NAMES, m[name]))  # base: one answer, whatever the protocol
+        lines.append(f"| {label(name)} | " + " | ".join(
+            f"{ci_cell(r[k], 'width_median', _num)} ({r[k]['coverage']:.0%})" for k in PROTOCOL_NAMES) + " |")
     lines += ["", f"Repeated queries ({m['victims_near_threshold']} victims near B; RP answers the majority "
               "vote, randomized response one noisy label): median interval width (truth inside) after K answers:\n",
               "| Served model | Randomness | " + " | ".join(f"K = {k}" for k in repeats) + " |",
@@ -230,4 +242,23 @@ def membership_markdown(table: dict, setup: dict) -> str:
     for name, row in table.items():
         cells = ["n/a" if a is None else f"{a['auc']:.3f} / {a['tpr_at_1pct_fpr']:.1%}" for a in row["attacks"].values()]
         lines.append(f"| {label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def n_effect_markdown(m: dict, unit: str) -> str:
+    """The tabular task's N grid at fixed sigma (``n_effect`` of ``metrics/guarantee.json``)."""
+    ns = [k for k in m if k.startswith("n_")]
+    pct = lambda v: f"{v:.1%}"  # noqa: E731
+    lines = [f"## The effect of N at σ = {m['sigma']:g} (tabular task)\n",
+             f"Utility on the first test records; Scenario I on {m['victims']} victims (median {unit} interval width, "
+             "truth inside). 95% intervals: Wilson on accuracy, bootstrap over victims on the width. Noisy "
+             "evaluations per query: N.\n",
+             "| N | Accuracy, PREDICT | Accuracy, vote | Interval width, PREDICT | Interval width, vote |",
+             "|---|---|---|---|---|"]
+    for k in ns:
+        r = m[k]
+        lines.append(f"| {r['noisy_evaluations_per_query']} | {ci_cell(r['predict'], 'test_accuracy', pct)} | "
+                     f"{ci_cell(r['vote'], 'test_accuracy', pct)} | "
+                     f"{ci_cell(r['predict'], 'width_median', _num)} ({r['predict']['coverage']:.0%}) | "
+                     f"{ci_cell(r['vote'], 'width_median', _num)} ({r['vote']['coverage']:.0%}) |")
     return "\n".join(lines) + "\n"
