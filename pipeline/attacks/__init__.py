@@ -1,2 +1,3 @@
-"""The attacks: label-only attribute inference (Scenario I), membership inference and BREP-MI
-model inversion. Each sees only what a ``pipeline.defenses.release.Release`` gives it."""
+"""The attacks: label-only attribute inference (Scenario I), membership inference, BREP-MI
+model inversion, and the distinguishing game of (R, alpha)-Robust Privacy. Each sees only what a
+``pipeline.defenses.release.Release`` gives it."""

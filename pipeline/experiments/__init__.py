@@ -1,2 +1,2 @@
-"""The experiments the DVC stages run, testable without DVC: APE, Scenario I, model inversion
-and membership inference."""
+"""The experiments the DVC stages run, testable without DVC: APE, Scenario I, model inversion,
+membership inference and the distinguishing game."""
