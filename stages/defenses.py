@@ -29,7 +29,7 @@ def n_effect_images(params: dict, inversion: dict, membership: dict) -> None:
     point = lambda r, k: (r[k], r[f"{k}_low"], r[f"{k}_high"])  # noqa: E731
     inv, mem = configurations(inversion, "asr"), configurations(membership, "attacks")
     rows = [inv[name(n)] for n in cfg["ns"]]
-    panels = [("Utility", "test accuracy, private test split", {"vote": [point(r, "accuracy_test") for r in rows]}),
+    panels = [("Utility", "test accuracy, private test split", {"majority vote of N": [point(r, "accuracy_test") for r in rows]}),
               ("Model inversion (BREP-MI)", "attack success rate",
                {"ASR": [point(r, "asr") for r in rows], "ASR with no attack (the starts)":
                 [point(r, "asr_no_attack") for r in rows]})]

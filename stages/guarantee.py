@@ -1,17 +1,45 @@
 """DVC stage ``guarantee``: what Robust Privacy's guarantee covers, measured on the interface a
-service exposes (docs/guarantee.md): the price and the effect of N on the tabular task."""
+service exposes (docs/guarantee.md): the distinguishing game of (R, alpha)-Robust Privacy on both
+tasks, and the price and the effect of N on the tabular task."""
+import pandas as pd
+
 from pipeline.core.cli import execute
-from pipeline.core.io import read_json, read_npz, write_text
+from pipeline.core.device import select
+from pipeline.core.io import atomic_path, read_json, read_npz, write_text
 from pipeline.core.metrics import token, write_metrics
 from pipeline.core.params import load_params
 from pipeline.core.tracking import log_stage
+from pipeline.experiments.attribute import service_secret
+from pipeline.experiments.guarantee import distinguishing_game, pick_records, tabular_records
 from pipeline.experiments.n_effect import run_n_effect
-from pipeline.reporting.plots import n_effect
-from pipeline.reporting.tables import n_effect_markdown
+from pipeline.reporting.plots import advantages, n_effect
+from pipeline.reporting.tables import distinguish_markdown, n_effect_markdown
 from pipeline.tabular.mlp import load_mlp
+from pipeline.vision.nets import load_network
 
 DATASET, META, MODEL = "data/processed/dataset.npz", "data/processed/meta.json", "models/mlp.pt"
+IMAGES, IMAGES_META, TARGET = "data/images/dataset.npz", "data/images/meta.json", "models/target.pt"
 METRICS, REPORT, N_FIGURE = "metrics/guarantee.json", "reports/guarantee.md", "plots/n_effect_tabular.png"
+PAIRS, GAME_FIGURE = "results/guarantee/pairs.tsv", "plots/distinguishing_game.png"
+ANSWERS = {"predict": "PREDICT (abstentions visible)", "vote": "majority vote of the N draws"}
+
+
+def game(params: dict, data: dict, meta: dict, mlp, secret: bytes) -> tuple[dict, dict]:
+    """The distinguishing game on the tabular MLP and on the image target: metrics and pair rows per task."""
+    seed, device, sm = params["seed"], select(params["compute"]["device"]), params["smoothing"]
+    common = {**{k: sm[k] for k in ("n0", "n", "alpha")}, "bootstrap": params["bootstrap"]}
+    cfg = {**params["guarantee"]["tabular"], **common}
+    idx, axis = tabular_records(data, meta, cfg, seed)
+    found = {"tabular": distinguishing_game(mlp, 2, data["test_x"][idx], cfg["sigma"], cfg, seed, secret, device,
+                                            axis=axis)}
+    images, images_meta = read_npz(IMAGES), read_json(IMAGES_META)
+    classes = len(images_meta["classes"])
+    target = load_network("target", TARGET, images_meta["shape"], classes)
+    cfg = {**params["guarantee"]["images"], **common}
+    idx = pick_records(len(images["test_x"]), cfg["records"], seed)
+    found["images"] = distinguishing_game(target, classes, images["test_x"][idx], cfg["sigma"], cfg, seed, secret,
+                                          device)
+    return {task: m for task, (m, _) in found.items()}, {task: t for task, (_, t) in found.items()}
 
 
 def run() -> None:
@@ -19,19 +47,27 @@ def run() -> None:
     meta = read_json(META)
     model = load_mlp(MODEL, len(meta["feature_names"]), params["train"]["hidden"])
     cfg, unit = params["n_effect"]["tabular"], meta["sensitive"]
-    effect, seconds = run_n_effect(model, read_npz(DATASET), meta, params)
+    data = read_npz(DATASET)
+    secret, source = service_secret(params["attribute_attack"], params["seed"])
+    distinguish, pairs = game(params, data, meta, model, secret)
+    with atomic_path(PAIRS) as tmp:
+        pd.concat([t.assign(task=task) for task, t in pairs.items()]).to_csv(tmp, sep="\t", index=False,
+                                                                            float_format="%.6g")
+    advantages(GAME_FIGURE, pairs, params["smoothing"]["alpha"] / 2)
+    effect, seconds = run_n_effect(model, data, meta, params)
     rows = [effect[token("n", n)] for n in cfg["ns"]]
     point = lambda r, k: (r[k], r[f"{k}_low"], r[f"{k}_high"])  # noqa: E731
     n_effect(N_FIGURE, cfg["ns"],
              [("Utility", "test accuracy (abstention = wrong)",
-               {kind: [point(r[kind], "test_accuracy") for r in rows] for kind in ("predict", "vote")}),
+               {name: [point(r[kind], "test_accuracy") for r in rows] for kind, name in ANSWERS.items()}),
               ("Scenario I attribute inference", f"median width of the attacker's {unit} interval",
-               {kind: [point(r[kind], "width_median") for r in rows] for kind in ("predict", "vote")})],
+               {name: [point(r[kind], "width_median") for r in rows] for kind, name in ANSWERS.items()})],
              f"Tabular task: the effect of N at σ = {cfg['sigma']:g}")
-    tree = write_metrics(METRICS, "guarantee", {"n_effect": effect})
-    write_text(REPORT, n_effect_markdown(effect, unit))
-    log_stage(params, "guarantee", {"n_effect": cfg, "seed": params["seed"]},
-              {**tree, "seconds_per_query": seconds}, [N_FIGURE, REPORT])
+    tree = write_metrics(METRICS, "guarantee", {"distinguish": distinguish, "n_effect": effect})
+    write_text(REPORT, distinguish_markdown(distinguish) + "\n" + n_effect_markdown(effect, unit))
+    log_stage(params, "guarantee", {"guarantee": params["guarantee"], "n_effect": cfg, "seed": params["seed"],
+                                    "secret_source": source},
+              {**tree, "seconds_per_query": seconds}, [N_FIGURE, GAME_FIGURE, PAIRS, REPORT])
     print(open(REPORT).read())
     print("seconds per answered query: " + ", ".join(f"{k}: {v * 1e6:.1f} µs" for k, v in seconds.items()))
 

@@ -29,11 +29,13 @@ def run() -> None:
         interval_curve("sigma", sigmas, "asr", {f"RP, N={n}{suffix}": points[k][n] for n in ns for k, suffix in
                                                 (("asr", ""), ("asr_no_attack", ", no attack"))}).to_csv(
             tmp, index=False, float_format="%.6g")
-    order = ["base"] + [key(s, n) for s in sigmas for n in ns]
+    extra = params["n_effect"]["images"]  # invert's N grid at one sigma, in N order after that sigma's grid N
+    order = ["base"] + [key(s, n) for s in sigmas
+                        for n in sorted(set(ns) | (set(extra["ns"]) if s == extra["sigma"] else set()))]
     m = {**{k: m[k] for k in order}, **m}  # the grid's order, then MID
     write_text(REPORT, inversion_markdown(m, tree["held_out"], read_json(META), read_metrics("metrics/target.json", "target"),
                                           read_metrics("metrics/evaluator.json", "evaluator")))
-    log_stage(params, "inversion_report", {"inversion": params["inversion"]}, artifacts=[FIGURE, REPORT, CURVE])
+    log_stage(params, "inversion_report", {"inversion": params["inversion"], "n_effect": extra}, artifacts=[FIGURE, REPORT, CURVE])
     print(open(REPORT).read())
 
 

@@ -28,7 +28,7 @@ PROJECT = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".
            ".dvcignore", ".gitignore"]
 STAGES = {"download", "preprocess", "train", "certify@1.0", "augment", "boundary", "ape", "attribute_attack", "report",
           "images", "train_target", "train_evaluator", "train_mid", "train_gan", "invert", "inversion_report", "membership", "defenses",
-          "train_dpsgd_tabular", "train_dpsgd_images"}
+          "train_dpsgd_tabular", "train_dpsgd_images", "guarantee"}
 
 
 def sh(repo, *cmd, check=True):
@@ -69,6 +69,10 @@ def small(p):
     p["dpsgd"]["images"].update(epochs=5)
     p["dpsgd"]["tabular"].update(epochs=2, batch_size=256)
     p["randomized_response"].update(epsilons=[1])
+    p["n_effect"]["tabular"].update(ns=[10, 30], victims=10, test_records=500)
+    p["n_effect"]["images"].update(sigma=0.1, ns=[10, 20])
+    p["guarantee"]["tabular"].update(records=10, releases=20, exact_n=2000, repeats=[10])
+    p["guarantee"]["images"].update(sigma=0.05, records=4, releases=20, exact_n=1000, repeats=[10])
 
 
 OWN = ("pipeline", "stages")  # the project's packages; everything else is an installed library

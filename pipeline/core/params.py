@@ -181,6 +181,22 @@ SPEC = {
         "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 100]"),
         "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 32768"),
     },
+    "guarantee": {
+        task: {"sigma": (_num, _pos, "a number > 0 (the task's input units), e.g. 1.0"),
+               "records": (int, lambda v: v >= 1, "an integer >= 1, e.g. 40"),
+               **({"near": (_num, lambda v: v >= 0, "a number >= 0 (BMI units), e.g. 3.0")} if task == "tabular" else {}),
+               "kinds": (list, lambda v, kinds=kinds: bool(v) and set(v) <= set(kinds), f"a non-empty list of {', '.join(kinds)}"),
+               "protocols": (list, lambda v: set(v) <= {"certify", "predict", "vote"},
+                             "a list of certify, predict, vote (the exact g always runs)"),
+               "releases": (int, lambda v: v >= 2, "an integer >= 2 (releases per input), e.g. 100"),
+               "vote_n": (int, lambda v: v >= 1, "an integer >= 1, e.g. 10"),
+               "exact_n": (int, lambda v: v >= 100, "an integer >= 100 (draws behind g), e.g. 50000"),
+               "repeats": (list, lambda v: all(isinstance(k, int) and k >= 2 for k in v),
+                           "a list of integers >= 2 (K fresh answers), e.g. [10, 100]"),
+               "margin": (_num, lambda v: 0 < v < 0.5, "a number in (0, 0.5), e.g. 0.1"),
+               "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 4096")}
+        for task, kinds in (("tabular", ("sphere", "inside", "axis")), ("images", ("sphere", "inside")))
+    },
     "n_effect": {
         "tabular": {"sigma": (_num, _pos, "a number > 0 (standardised units), e.g. 1.0"),
                     "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 30, 100]"),

@@ -25,6 +25,7 @@ count or the order in which tasks run.
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import numpy as np
@@ -91,9 +92,13 @@ def most_confident(target: nn.Module, x: np.ndarray, y: np.ndarray, classes: int
 
 
 def generate(G: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Images of latents from a copy of ``G`` with channels-last weights: its transposed
+    convolutions run about twice as fast on the CPU (the images come back contiguous)."""
+    G = copy.deepcopy(G).eval().to(memory_format=torch.channels_last)
+
     @torch.inference_mode()
     def run(z):
-        return G(torch.as_tensor(z, dtype=torch.float32))
+        return G(torch.as_tensor(z, dtype=torch.float32)).contiguous()
     return run
 
 

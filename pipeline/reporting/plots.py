@@ -451,3 +451,42 @@ def n_effect(path, ns: list[int], panels: list[tuple[str, str, dict[str, list[tu
     fig.suptitle(title + " (bars: 95% intervals)", fontsize=11)
     fig.subplots_adjust(wspace=0.3)
     _save(fig, path)
+
+
+def advantages(path, tables: dict[str, "object"], half_alpha: float) -> None:
+    """The distinguishing game: per task (a panel), the advantage of the best distinguisher for
+    every (record, partner) pair, one column per (partner kind, release protocol, noise) with a
+    single answer released: dots are the per-pair estimates (plug-in TV, biased upward; keyed:
+    the disagreement rate), the bar their median, and above each column the share of pairs whose
+    95% lower bound exceeds alpha/2 (the red line). Symmetric-log axis: 0 to 0.01 is linear."""
+    fig, axes = plt.subplots(len(tables), 1, figsize=(13, 4.3 * len(tables)), squeeze=False)
+    for ax, (task, table) in zip(axes[:, 0], tables.items()):
+        single = table[table["queries"] == 1]
+        groups = list(single.groupby(["kind", "protocol", "noise"], sort=False))
+        rng = np.random.default_rng(0)  # jitter only
+        for i, ((kind, protocol, noise), g) in enumerate(groups):
+            adv = g["advantage"].to_numpy(float)
+            color = "0.3" if protocol == "exact" else ("C0" if noise == "fresh" else "C1")
+            ax.scatter(i + rng.uniform(-0.25, 0.25, len(adv)), adv, s=10, alpha=0.55, color=color, linewidths=0)
+            ax.plot([i - 0.3, i + 0.3], [np.median(adv)] * 2, color="black", linewidth=2)
+            share = np.mean(adv > 0) if protocol == "exact" else np.mean(g["advantage_low"].to_numpy(float) > half_alpha)
+            ax.text(i, 1.35, f"{share:.0%}", ha="center", fontsize=7)
+        ax.axhline(half_alpha, color="tab:red", linestyle="--", linewidth=1.2, label=f"α/2 = {half_alpha:g}")
+        ax.set_yscale("symlog", linthresh=0.01)
+        ax.set_ylim(-0.001, 1.7)
+        ax.set_xticks(range(len(groups)), [f"{k}\n{p}" + ("" if p == "exact" else f"\n{n}") for (k, p, n), _ in groups],
+                      fontsize=7)
+        ax.set_ylabel("advantage (TV distance)")
+        ax.set_title(f"{task}: numbers above the columns = share of pairs whose 95% lower bound exceeds α/2 "
+                     "(exact g: share where g(x) ≠ g(x'))", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+        handles = [Line2D([], [], color=c, marker="o", linestyle="", label=t) for c, t in
+                   (("C0", "fresh noise (plug-in TV)"), ("C1", "keyed noise (disagreement over secrets)"),
+                    ("0.3", "exact smoothed classifier g"))]
+        ax.legend(handles=handles + [Line2D([], [], color="tab:red", linestyle="--", label=f"α/2 = {half_alpha:g}"),
+                                     Line2D([], [], color="black", linewidth=2, label="median over pairs")],
+                  fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5, frameon=False)
+    fig.suptitle("The distinguishing game of (R, α)-Robust Privacy: x against partners x' with ‖x − x'‖ ≤ R_x",
+                 fontsize=11)
+    fig.subplots_adjust(hspace=0.75)
+    _save(fig, path)

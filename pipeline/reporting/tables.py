@@ -262,3 +262,36 @@ def n_effect_markdown(m: dict, unit: str) -> str:
                      f"{ci_cell(r['predict'], 'width_median', _num)} ({r['predict']['coverage']:.0%}) | "
                      f"{ci_cell(r['vote'], 'width_median', _num)} ({r['vote']['coverage']:.0%}) |")
     return "\n".join(lines) + "\n"
+
+
+def distinguish_markdown(m: dict) -> str:
+    """The distinguishing game (``distinguish`` of ``metrics/guarantee.json``), per task."""
+    pct = lambda v: f"{v:.0%}"  # noqa: E731
+    three = lambda v: f"{v:.3f}"  # noqa: E731
+    lines = ["## The distinguishing game of (R, α)-Robust Privacy\n",
+             "Per pair (a certified x, a partner x' within R_x): the advantage of the best distinguisher between the "
+             "answers released at x and at x' (fresh noise: total-variation distance of the answer laws, plug-in "
+             "estimate; keyed noise: the rate at which the two answers differ over secrets). 95% intervals: bootstrap "
+             "over pairs on the median, Clopper-Pearson on the shares; the share whose *lower bound* exceeds α/2 is "
+             "the one to quote (the plug-in estimate is biased upward).\n",
+             "| Task | Partner | Release | Noise | K | Pairs | Median advantage | Lower bound > α/2 | Estimate > α/2 | "
+             "Largest |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for task, t in m.items():
+        for kind in (k for k in t if isinstance(t[k], dict) and "exact" in t[k]):
+            node = t[kind]
+            e = node["exact"]
+            lines.append(f"| {task} | {kind} | exact g | - | 1 | - | - | - | - | g(x) ≠ g(x'): "
+                         f"{ci_cell(e, 'differ', pct)} |")
+            for protocol in (p for p in node if p != "exact"):
+                rows = [(n, 1, r) for n, r in node[protocol].items() if n != "repeat"]
+                rows += [(n, int(k.split("_")[1]), r) for k, by in node[protocol].get("repeat", {}).items()
+                         for n, r in by.items()]
+                for noise, k, r in rows:
+                    lines.append(f"| {task} | {kind} | {protocol} | {noise} | {k} | {r['pairs']} | "
+                                 f"{ci_cell(r, 'advantage_median', three)} | {ci_cell(r, 'lower_above_half_alpha', pct)} | "
+                                 f"{ci_cell(r, 'above_half_alpha', pct)} | {r['advantage_max']:.3f} |")
+    first = next(iter(m.values()))
+    lines += ["", "Records certified: " + ", ".join(f"{task} {t['certified']} of {t['records']} (median R "
+                                                     f"{ci_cell(t, 'radius_median', three)})" for task, t in m.items())
+              + f"; α/2 = {first['half_alpha']:g}."]
+    return "\n".join(lines) + "\n"

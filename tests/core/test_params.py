@@ -1,4 +1,6 @@
 """Invalid params give one clear message naming the file, the key and the fix."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -88,3 +90,19 @@ def test_the_celeba_shaped_synthetic_profile_is_valid_and_draws_64x64_rgb_identi
     assert 0 <= x.min() and x.max() <= 1
     same, other = np.linalg.norm(x[0] - x[1]), np.linalg.norm(x[0] - x[2])  # images of identity 0 vs of 1
     assert same < other
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (Path(__file__).resolve().parents[2] / "profiles").glob("*.yaml")))
+def test_every_profile_applies_to_valid_params(profile):
+    from pipeline.core.profile import apply
+
+    changes, params = apply(f"profiles/{profile}")
+    assert changes and params["n_effect"]["images"]["sigma"] in params["inversion"]["sigmas"]
+
+
+def test_the_image_n_grid_must_sit_on_an_inversion_sigma(tmp_path):
+    params = yaml.safe_load(open("params.yaml"))
+    params["n_effect"]["images"]["sigma"] = 0.25
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(PipelineError, match="n_effect.images.sigma"):
+        load_params(tmp_path / "params.yaml")
