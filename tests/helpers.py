@@ -73,6 +73,9 @@ def small(p):
     p["n_effect"]["images"].update(sigma=0.1, ns=[10, 20])
     p["guarantee"]["tabular"].update(records=10, releases=20, exact_n=2000, repeats=[10])
     p["guarantee"]["images"].update(sigma=0.05, records=4, releases=20, exact_n=1000, repeats=[10])
+    p["extraction"]["tabular"].update(sigmas=[1.0], budgets=[200, 500])
+    p["extraction"]["images"].update(sigmas=[0.1], budgets=[100, 300], targets=2, whitebox={"steps": 5, "lr": 0.05})
+    p["extraction"]["images"]["student"].update(epochs=2)
 
 
 OWN = ("pipeline", "stages")  # the project's packages; everything else is an installed library

@@ -197,6 +197,22 @@ SPEC = {
                "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 4096")}
         for task, kinds in (("tabular", ("sphere", "inside", "axis")), ("images", ("sphere", "inside")))
     },
+    "extraction": {
+        "tabular": {"sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (standardised units), e.g. [1.0, 3.0]"),
+                    "n": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per vote), e.g. 10"),
+                    "budgets": (list, _int_list, "a non-empty list of query budgets, e.g. [1000, 10000]"),
+                    "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 131072")},
+        "images": {"sigmas": (list, _pos_list, "a non-empty list of numbers > 0 (pixel units), e.g. [0.1, 0.3]"),
+                   "n": (int, lambda v: v >= 1, "an integer >= 1 (noisy copies per vote), e.g. 10"),
+                   "beta": (_num, lambda v: v >= 0, "one of mid.betas, e.g. 0.01"),
+                   "budgets": (list, _int_list, "a non-empty list of query budgets, e.g. [1000, 5000]"),
+                   "student": _classifier_spec,
+                   "targets": (int, lambda v: v >= 1, "an integer >= 1, at most images.private, e.g. 5"),
+                   "restarts": (int, lambda v: v >= 1, "an integer >= 1 (attacks per class), e.g. 1"),
+                   "whitebox": {"steps": (int, lambda v: v >= 1, "an integer >= 1 (Adam steps on the latent), e.g. 100"),
+                                "lr": (_num, _pos, "a number > 0, e.g. 0.05")},
+                   "chunk": (int, lambda v: v >= 1, "an integer >= 1 (noisy evaluations per chunk), e.g. 1024")},
+    },
     "n_effect": {
         "tabular": {"sigma": (_num, _pos, "a number > 0 (standardised units), e.g. 1.0"),
                     "ns": (list, _int_list, "a non-empty list of integers >= 1, e.g. [10, 30, 100]"),
@@ -286,6 +302,13 @@ def load_params(path: str | Path = "params.yaml") -> dict:
                             f"brepmi.points = {b['points']}")
     if b["targets"] > params["images"]["private"]:
         raise PipelineError(f"{path}: invalid 'brepmi.targets' = {b['targets']}; fix: set it to at most "
+                            f"images.private = {params['images']['private']}")
+    ex = params["extraction"]["images"]
+    if ex["beta"] not in params["mid"]["betas"]:
+        raise PipelineError(f"{path}: invalid 'extraction.images.beta' = {ex['beta']}; fix: set it to one of "
+                            f"mid.betas = {params['mid']['betas']} (the MID model the stage serves)")
+    if ex["targets"] > params["images"]["private"]:
+        raise PipelineError(f"{path}: invalid 'extraction.images.targets' = {ex['targets']}; fix: set it to at most "
                             f"images.private = {params['images']['private']}")
     if params["n_effect"]["images"]["sigma"] not in params["inversion"]["sigmas"]:
         raise PipelineError(f"{path}: invalid 'n_effect.images.sigma' = {params['n_effect']['images']['sigma']}; fix: "

@@ -48,7 +48,7 @@ from ..vision import nets
 from .attribute import _intervals
 from .inversion import _change, _rate, attack_configurations, generate, judge, labeller, summarise
 
-EXTRACTION = 18  # this experiment's random streams: derive_seed(seed, EXTRACTION, role, ...)
+EXTRACTION = 19  # this experiment's random streams: derive_seed(seed, EXTRACTION, role, ...)
 TRANSFER, STUDENT, SERVED, WHITEBOX = range(4)
 
 

@@ -490,3 +490,33 @@ def advantages(path, tables: dict[str, "object"], half_alpha: float) -> None:
                  fontsize=11)
     fig.subplots_adjust(hspace=0.75)
     _save(fig, path)
+
+
+def extraction(path, panels: list[tuple[str, str, list[int], dict, dict, float | None]]) -> None:
+    """The distillation boundary: per panel (title, y label, budgets, students, served, chance),
+    one line per served model: the attack's result against the served model itself (first
+    column, hollow marker: ``served[name]`` = (value, low, high)) and against the student
+    distilled from it at each query budget (``students[name]``: (value, low, high) per budget);
+    ``chance``: a dotted reference line. Bars: 95% intervals."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+    for ax, (title, ylabel, budgets, students, served, chance) in zip(axes[0], panels):
+        for i, name in enumerate(students):
+            points = [served[name], *students[name]]
+            mid, low, high = (np.array(v, dtype=float) for v in zip(*points))
+            x = np.arange(len(points)) + 0.06 * (i - (len(students) - 1) / 2)
+            ax.errorbar(x, mid, yerr=[mid - low, high - mid], marker=MARKERS[i % len(MARKERS)], capsize=3,
+                        color=f"C{i}", label=label(name))
+            ax.plot(x[:1], mid[:1], marker=MARKERS[i % len(MARKERS)], color="white", markersize=3, linestyle="")
+        if chance is not None:
+            ax.axhline(chance, color="0.35", linestyle=(0, (1, 3)), linewidth=1.2, label=f"chance: {chance:.0%}")
+        ax.set_xticks(range(len(budgets) + 1), ["the served\nmodel itself"] + [f"student,\n{q:,} queries"
+                                                                             for q in budgets])
+        ax.set_xlim(-0.4, len(budgets) + 0.4)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    fig.suptitle("The distillation boundary: each attack against the served model, then against students "
+                 "distilled from its labels (bars: 95% intervals)", fontsize=11)
+    fig.subplots_adjust(wspace=0.3)
+    _save(fig, path)

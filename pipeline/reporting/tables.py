@@ -2,7 +2,7 @@
 of Table 1): Table 1, APE, the Scenario I attack, model inversion and membership inference."""
 from __future__ import annotations
 
-from ..core.metrics import label, token
+from ..core.metrics import configurations, label, token
 from .paper import PAPER_EXPANSION, PAPER_INTERVAL, PAPER_INVERSION, PAPER_TABLE1
 
 
@@ -294,4 +294,39 @@ def distinguish_markdown(m: dict) -> str:
     lines += ["", "Records certified: " + ", ".join(f"{task} {t['certified']} of {t['records']} (median R "
                                                      f"{ci_cell(t, 'radius_median', three)})" for task, t in m.items())
               + f"; α/2 = {first['half_alpha']:g}."]
+    return "\n".join(lines) + "\n"
+
+
+def extraction_markdown(m: dict, params: dict, unit: str) -> str:
+    """The distillation boundary (``extraction`` of ``metrics/guarantee.json``): per served model,
+    the attacks against it and against the students distilled from it at every query budget."""
+    pct = lambda v: f"{v:.1%}"  # noqa: E731
+    attacked = lambda node, task: ["served"] + [token("q", q) for q in params["extraction"][task]["budgets"]]  # noqa: E731
+    name = lambda a: "the served model" if a == "served" else f"student, {int(a.split('_')[1]):,} queries"  # noqa: E731
+    lines = ["## The distillation boundary\n",
+             "An extraction attacker queries the served model (RP: the keyed vote; base; MID) on synthetic records or "
+             "public images, trains a student on the labels, then attacks the student. 95% intervals: Wilson on "
+             "agreement and accuracy, bootstrap over victims on the width and its change, Wilson on ASR.\n",
+             f"**Tabular** (Scenario I; median {unit} interval width, truth inside):\n",
+             "| Served model | Attacked | Agreement with served | Agreement with base | Test accuracy | Interval width | "
+             "Truth inside | Width change vs base |", "|---|---|---|---|---|---|---|---|"]
+    for config, node in configurations(m["tabular"], "served").items():
+        for a in attacked(node, "tabular"):
+            r = node[a]
+            lines.append(f"| {label(config)} | {name(a)} | {ci_cell(r, 'agreement', pct)} | "
+                         f"{ci_cell(r, 'agreement_base', pct)} | {ci_cell(r, 'test_accuracy', pct)} | "
+                         f"{ci_cell(r, 'width_median', _num)} | {ci_cell(r, 'coverage', lambda v: f'{v:.0%}')} | "
+                         f"{ci_cell(r, 'width_change_vs_base', lambda v: f'{v:+.2f}')} |")
+    chance = m["images"]["base"]["served"]["brepmi"]["chance"]
+    lines += ["", f"**Images** (BREP-MI label-only and white-box inversion through the prior; ASR, chance "
+                  f"{chance:.0%}; white-box: the served base model's own gradients, the ceiling of a perfect copy):\n",
+              "| Served model | Attacked | Agreement with served | Agreement with base | Test accuracy | BREP-MI ASR | "
+              "White-box ASR |", "|---|---|---|---|---|---|---|"]
+    for config, node in configurations(m["images"], "served").items():
+        for a in attacked(node, "images"):
+            r = node[a]
+            white = ci_cell(r["whitebox"], "asr", lambda v: f"{v:.0%}") if "whitebox" in r else "-"
+            lines.append(f"| {label(config)} | {name(a)} | {ci_cell(r, 'agreement', pct)} | "
+                         f"{ci_cell(r, 'agreement_base', pct)} | {ci_cell(r, 'test_accuracy', pct)} | "
+                         f"{ci_cell(r['brepmi'], 'asr', lambda v: f'{v:.0%}')} | {white} |")
     return "\n".join(lines) + "\n"

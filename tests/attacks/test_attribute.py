@@ -96,3 +96,20 @@ def test_repeated_answers_narrow_the_interval_with_fresh_noise_but_not_with_keye
     assert fresh[100]["coverage"] >= 0.75  # and the narrow interval still holds the truth
     assert keyed[100] == keyed[1]  # keyed: K answers are one answer
     assert naive[100]["coverage"] < fresh[100]["coverage"]  # taking them for K draws misleads
+
+
+def test_release_protocols_from_one_query_s_counts():
+    """Counts of class 1 among n = 100 draws: 90 (a clear 1), 52 (too close for the binomial
+    test at alpha = 0.01), 50 (a tie), 5 (a clear 0); selection draws agree with the majority."""
+    from pipeline.smoothing import ABSTAIN
+
+    ones = np.array([90, 52, 50, 5])
+    counts = np.stack([100 - ones, ones], 1)
+    select = np.stack([10 - (ones > 50) * 10, (ones > 50) * 10], 1)
+    out = attack.released(counts, select, 0.01, 1.0)
+    assert out["predict"].tolist() == [1, ABSTAIN, ABSTAIN, 0]
+    assert out["abstain_as_negative"].tolist() == [1, 0, 0, 0]
+    assert out["vote"].tolist() == [1, 1, 0, 0]  # a tie goes to class 0
+    # CERTIFY: the Clopper-Pearson lower bound of 90/100 clears 1/2 at alpha = 0.01, 52/100 does not
+    assert out["certify"].tolist() == [1, ABSTAIN, ABSTAIN, 0]
+    assert binomtest(52, 100).pvalue > 0.01 and binomtest(90, 100).pvalue < 0.01
