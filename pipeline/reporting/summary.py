@@ -14,7 +14,7 @@ from ..core.params import load_params
 from ..core.tracking import numbers, tracking_uri
 
 REPORTS = ("reports/table1.md", "reports/ape.md", "reports/attribute_attack.md", "reports/inversion.md",
-           "reports/membership.md", "reports/defenses.md")
+           "reports/membership.md", "reports/defenses.md", "reports/guarantee.md")
 OUTPUTS = ("dvc.lock", "metrics", "reports", "plots")  # what the reference commits (the cache: false outputs)
 SHOWN = 12  # differences listed at most
 
