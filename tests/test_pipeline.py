@@ -71,7 +71,7 @@ def test_inversion_chain_reports_asr_accuracy_and_figure_3(repo):
     assert inv["base"]["no_start"] < inv["base"]["attacks"] and inv["base"]["queries_mean"] > 0
     assert data["metrics/target.json"]["test_accuracy"] > 0.5
     attacks = (repo / "results/inversion/attacks.tsv").read_text().splitlines()
-    assert len(attacks) == 1 + 7 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
+    assert len(attacks) == 1 + 8 * 2 * 2 and attacks[0].startswith("config\ttarget\trestart")
     for m in inv.values():
         assert m["attacks"] == 2 * 2 and m["accuracy_images"] == 10 and m["accuracy_test_images"] > 0
     for png in ("plots/figure3.png", "plots/gan_samples.png", "plots/inversion.png"):
@@ -126,11 +126,33 @@ def test_membership_table_has_every_defense_the_strongest_attack_with_intervals_
     assert "| Defense | Train accuracy | Test accuracy | Strongest attack |" in (repo / "reports/membership.md").read_text()
 
 
+def test_guarantee_stage_reports_the_game_the_n_grid_and_the_students(repo):
+    g = shown(repo)["metrics/guarantee.json"]
+    assert set(g) == {"distinguish", "n_effect", "extraction"} and set(g["distinguish"]) == {"tabular", "images"}
+    game = g["distinguish"]["tabular"]
+    assert game["half_alpha"] == 0.005 and 0 < game["certified"] <= game["records"] == 10
+    for kind in ("sphere", "inside", "axis"):
+        assert game[kind]["exact"]["differ_low"] <= game[kind]["exact"]["differ"] <= game[kind]["exact"]["differ_high"]
+        r = game[kind]["certify"]["fresh"]
+        assert 0 <= r["advantage_median_low"] <= r["advantage_median"] <= r["advantage_median_high"] <= 1
+        assert r["lower_above_half_alpha"] <= r["above_half_alpha"]  # a lower bound above alpha/2 has its estimate above
+    assert set(g["distinguish"]["images"]) >= {"sphere", "inside"} and "axis" not in g["distinguish"]["images"]
+    assert [g["n_effect"][k]["noisy_evaluations_per_query"] for k in ("n_10", "n_30")] == [10, 30]
+    students = g["extraction"]["tabular"]["rp"]["sigma_1"]["n_10"]
+    assert set(students) == {"served", "q_200", "q_500"} and 0 <= students["q_500"]["agreement"] <= 1
+    assert set(g["extraction"]["images"]) == {"base", "rp", "mid"}
+    assert "asr" in g["extraction"]["images"]["base"]["q_300"]["brepmi"]
+    for figure in ("distinguishing_game", "n_effect_tabular", "extraction", "n_effect_images"):
+        assert (repo / f"plots/{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (repo / "reports/guarantee.md").read_text()
+    assert "## The distinguishing game" in report and "## The distillation boundary" in report
+
+
 def test_defenses_summary_joins_both_attacks_in_dvc_metrics_and_mlflow(repo):
     data = shown(repo)
     rows = configurations(data["reports/defenses.json"]["images"], "family")
     inv, membership = data["metrics/inversion.json"], data["metrics/membership.json"]
-    assert set(rows) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10"} | OP_ROWS | BASELINES
+    assert set(rows) == {"none", "mid.beta_0_01", "rp.sigma_0_1.n_10", "rp.sigma_0_1.n_20"} | OP_ROWS | BASELINES
     assert rows["dpsgd.epsilon_1"]["brepmi_asr"] == inv["dpsgd"]["epsilon_1"]["asr"]
     assert rows["rr.epsilon_1.keyed"]["membership_auc"] == membership["rr"]["epsilon_1"]["keyed"]["strongest_auc"]
     assert any(r["pareto_brepmi"] for r in rows.values()) and any(r["pareto_membership"] for r in rows.values())

@@ -37,6 +37,7 @@ def test_faces_profile_reads_a_face_folder_and_runs_the_inversion_grid(tmp_path)
     # small budgets, the profile's data and attack layout
     params["brepmi"].update(max_queries=33 * 2, init_batch=32, max_init_batches=2, targets=10, restarts=1)
     params["inversion"].update(sigmas=[0.1], ns=[4])
+    params["n_effect"]["images"].update(sigma=0.1, ns=[4])
     params["gan"].update(steps=2, batch_size=8, critic_iters=1)
     params["mid"].update(betas=[0.01], epochs=1)
     params["randomized_response"].update(epsilons=[2])
