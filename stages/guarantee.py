@@ -29,30 +29,26 @@ STUDENTS, EXTRACTION_FIGURE = "results/guarantee/extraction.tsv", "plots/extract
 ANSWERS = {"predict": "PREDICT (abstentions visible)", "vote": "majority vote of the N draws"}
 
 
-def game(params: dict, data: dict, meta: dict, mlp, secret: bytes) -> tuple[dict, dict]:
-    """The distinguishing game on the tabular MLP and on the image target: metrics and pair rows per task."""
+def game(params: dict, data: dict, meta: dict, mlp, images: dict, target, secret: bytes) -> tuple[dict, dict]:
+    """The distinguishing game on the tabular MLP and on the image ``target``: metrics and pair rows per task."""
     seed, device, sm = params["seed"], select(params["compute"]["device"]), params["smoothing"]
     common = {**{k: sm[k] for k in ("n0", "n", "alpha")}, "bootstrap": params["bootstrap"]}
     cfg = {**params["guarantee"]["tabular"], **common}
     idx, axis = tabular_records(data, meta, cfg, seed)
     found = {"tabular": distinguishing_game(mlp, 2, data["test_x"][idx], cfg["sigma"], cfg, seed, secret, device,
                                             axis=axis)}
-    images, images_meta = read_npz(IMAGES), read_json(IMAGES_META)
-    classes = len(images_meta["classes"])
-    target = load_network("target", TARGET, images_meta["shape"], classes)
     cfg = {**params["guarantee"]["images"], **common}
     idx = pick_records(len(images["test_x"]), cfg["records"], seed)
-    found["images"] = distinguishing_game(target, classes, images["test_x"][idx], cfg["sigma"], cfg, seed, secret,
-                                          device)
+    found["images"] = distinguishing_game(target, int(target[-1].out_features), images["test_x"][idx], cfg["sigma"],
+                                          cfg, seed, secret, device)
     return {task: m for task, (m, _) in found.items()}, {task: t for task, (_, t) in found.items()}
 
 
-def distillation(params: dict, data: dict, meta: dict, mlp, secret: bytes) -> tuple[dict, pd.DataFrame]:
+def distillation(params: dict, data: dict, meta: dict, mlp, images: dict, images_meta: dict, target,
+                 secret: bytes) -> tuple[dict, pd.DataFrame]:
     """The distillation boundary on both tasks (one torch thread: small models, as in the training stages)."""
     seed, device = params["seed"], select(params["compute"]["device"])
-    images, images_meta = read_npz(IMAGES), read_json(IMAGES_META)
     shape, classes = images_meta["shape"], len(images_meta["classes"])
-    target = load_network("target", TARGET, shape, classes)
     G = load_network("generator", GENERATOR, shape, params["gan"]["z_dim"])
     evaluator = load_network("evaluator", EVALUATOR, shape, classes)
     beta = params["extraction"]["images"]["beta"]
@@ -93,13 +89,15 @@ def run() -> None:
     cfg, unit = params["n_effect"]["tabular"], meta["sensitive"]
     data = read_npz(DATASET)
     secret, source = service_secret(params["attribute_attack"], params["seed"])
-    distinguish, pairs = game(params, data, meta, model, secret)
+    images, images_meta = read_npz(IMAGES), read_json(IMAGES_META)
+    target = load_network("target", TARGET, images_meta["shape"], len(images_meta["classes"]))
+    distinguish, pairs = game(params, data, meta, model, images, target, secret)
     with atomic_path(PAIRS) as tmp:
         pd.concat([t.assign(task=task) for task, t in pairs.items()]).to_csv(tmp, sep="\t", index=False,
                                                                             float_format="%.6g")
     advantages(GAME_FIGURE, pairs, params["smoothing"]["alpha"] / 2)
     effect, seconds = run_n_effect(model, data, meta, params)
-    distilled, students = distillation(params, data, meta, model, secret)
+    distilled, students = distillation(params, data, meta, model, images, images_meta, target, secret)
     with atomic_path(STUDENTS) as tmp:
         students.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     extraction(EXTRACTION_FIGURE, extraction_panels(distilled, params, unit))

@@ -18,6 +18,7 @@ from scipy.stats import binom
 
 from ..smoothing import (ABSTAIN, ESTIMATE, Smooth, certify_from_counts, clopper_pearson_interval,
                          predict_from_counts)
+from ..tabular.ape import Augmented
 
 PROTOCOLS = ("predict", "abstain_as_negative", "vote", "certify")  # the release protocols, ``released``
 
@@ -35,6 +36,19 @@ def victims(raw: np.ndarray, threshold: float, near: float, count: int, seed: in
     eligible = np.flatnonzero((raw >= threshold - near) & (raw <= threshold + above))
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(eligible, size=min(count, len(eligible)), replace=False))
+
+
+def queries(data: dict, meta: dict, near: float, step: float, count: int, seed: int):
+    """Scenario I's set-up on the tabular split ``data``: ``count`` ``victims`` (indices), their
+    true sensitive values, the attacker's ``sweep`` over the training range at ``step``, and its
+    queries: per victim its own record, then the record at every grid value (``ape.Augmented``,
+    rows made on the fly; column 0 is the victim's own value)."""
+    B = meta["threshold"]
+    idx = victims(data["test_raw"], B, near, count, seed)
+    truth = data["test_raw"][idx]
+    grid = sweep(data["train_raw"].min(), data["train_raw"].max(), step, B)
+    values = np.hstack([truth[:, None], np.broadcast_to(grid, (len(idx), len(grid)))])
+    return idx, truth, grid, Augmented(data["test_x"][idx], values, meta["sensitive_index"], meta)
 
 
 def hull(grid: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

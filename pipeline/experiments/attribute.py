@@ -84,10 +84,8 @@ def run_attribute_attack(model, data: dict, meta: dict, certified: pd.DataFrame,
     cfg, sm, seed = params["attribute_attack"], params["smoothing"], params["seed"]
     private = private or {}
     B, s = meta["threshold"], meta["sensitive_index"]
-    idx = attack.victims(data["test_raw"], B, cfg["near"], cfg["records"], seed)
-    truth, records = data["test_raw"][idx], data["test_x"][idx]
-    grid = attack.sweep(data["train_raw"].min(), data["train_raw"].max(), cfg["step"], B)
-    sweep = ape.Augmented(records, np.hstack([truth[:, None], np.broadcast_to(grid, (len(idx), len(grid)))]), s, meta)
+    idx, truth, grid, sweep = attack.queries(data, meta, cfg["near"], cfg["step"], cfg["records"], seed)
+    records = data["test_x"][idx]
     near = np.abs(truth - B) <= cfg["near"]  # the averaging attacker's victims: near the threshold
     own = ape.Augmented(records[near], truth[near, None], s, meta)[0:int(near.sum())]
     on_grid = ape.Augmented(records[near], np.broadcast_to(grid, (int(near.sum()), len(grid))), s, meta)

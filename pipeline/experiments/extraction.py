@@ -42,7 +42,6 @@ from ..core.seeds import derive_seed
 from ..core.training import predict
 from ..smoothing import Smooth
 from ..smoothing.stats import bootstrap_interval
-from ..tabular import ape
 from ..tabular.mlp import mlp
 from ..vision import nets
 from .attribute import _intervals
@@ -89,12 +88,7 @@ def extraction_tabular(model, data: dict, meta: dict, params: dict, seed: int, s
     victims and grid. Returns the nested metrics and one table row per (served model, attacked
     model: ``served`` or a budget)."""
     cfg, att, reps = params["extraction"]["tabular"], params["attribute_attack"], params["bootstrap"]
-    B, s = meta["threshold"], meta["sensitive_index"]
-    idx = attack.victims(data["test_raw"], B, att["near"], att["records"], seed)
-    truth = data["test_raw"][idx]
-    grid = attack.sweep(data["train_raw"].min(), data["train_raw"].max(), att["step"], B)
-    values = np.hstack([truth[:, None], np.broadcast_to(grid, (len(idx), len(grid)))])
-    sweep = ape.Augmented(data["test_x"][idx], values, s, meta)
+    idx, truth, grid, sweep = attack.queries(data, meta, att["near"], att["step"], att["records"], seed)
     rows = sweep[0:len(sweep)].numpy()  # column 0: the victim's own record, then the grid
     queries = extraction.transfer_set_tabular(meta["feature_names"], max(cfg["budgets"]),
                                               derive_seed(seed, EXTRACTION, TRANSFER))

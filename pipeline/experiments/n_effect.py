@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from ..attacks import attribute as attack
 from ..core.device import select
 from ..core.metrics import token
 from ..smoothing import PREDICT, Smooth, predict_from_counts
-from ..tabular import ape
 from .attribute import _protocol, _utility
 
 
@@ -30,11 +27,7 @@ def run_n_effect(model, data: dict, meta: dict, params: dict, progress: bool = T
     """Metrics per N (``n_<N>``: ``utility`` and ``scenario_i`` per answer, ``noisy_evaluations_per_query``)
     and the measured seconds per answered query per N."""
     cfg, sm, att, seed = params["n_effect"]["tabular"], params["smoothing"], params["attribute_attack"], params["seed"]
-    B, s = meta["threshold"], meta["sensitive_index"]
-    idx = attack.victims(data["test_raw"], B, att["near"], cfg["victims"], seed)
-    truth, records = data["test_raw"][idx], data["test_x"][idx]
-    grid = attack.sweep(data["train_raw"].min(), data["train_raw"].max(), att["step"], B)
-    sweep = ape.Augmented(records, np.hstack([truth[:, None], np.broadcast_to(grid, (len(idx), len(grid)))]), s, meta)
+    idx, truth, grid, sweep = attack.queries(data, meta, att["near"], att["step"], cfg["victims"], seed)
     served = Smooth(model, 2, cfg["sigma"], seed=seed, chunk=sm["chunk"], progress=progress,
                     device=select(params["compute"]["device"]))
     metrics, seconds = {"sigma": float(cfg["sigma"]), "victims": int(len(idx))}, {}
