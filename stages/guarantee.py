@@ -50,9 +50,9 @@ def distillation(params: dict, data: dict, meta: dict, mlp, images: dict, images
     seed, device = params["seed"], select(params["compute"]["device"])
     shape, classes = images_meta["shape"], len(images_meta["classes"])
     G = load_network("generator", GENERATOR, shape, params["gan"]["z_dim"])
-    evaluator = load_network("evaluator", EVALUATOR, shape, classes)
+    evaluator = load_network("evaluator", EVALUATOR, shape, classes, params["evaluator"]["arch"])
     beta = params["extraction"]["images"]["beta"]
-    mids = {beta: load_mid(checkpoint(beta), shape, classes, params["mid"]["k"])}
+    mids = {beta: load_mid(checkpoint(beta), shape, classes, params["mid"]["k"], params["target"]["arch"])}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -90,7 +90,7 @@ def run() -> None:
     data = read_npz(DATASET)
     secret, source = service_secret(params["attribute_attack"], params["seed"])
     images, images_meta = read_npz(IMAGES), read_json(IMAGES_META)
-    target = load_network("target", TARGET, images_meta["shape"], len(images_meta["classes"]))
+    target = load_network("target", TARGET, images_meta["shape"], len(images_meta["classes"]), params["target"]["arch"])
     distinguish, pairs = game(params, data, meta, model, images, target, secret)
     with atomic_path(PAIRS) as tmp:
         pd.concat([t.assign(task=task) for task, t in pairs.items()]).to_csv(tmp, sep="\t", index=False,

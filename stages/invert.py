@@ -24,11 +24,12 @@ def run() -> None:
     params = load_params()
     a, meta = read_npz(DATASET), read_json(META)
     classes, shape = len(meta["classes"]), meta["shape"]
-    target = load_network("target", "models/target.pt", shape, classes)
-    evaluator = load_network("evaluator", "models/evaluator.pt", shape, classes)
+    arch = params["target"]["arch"]
+    target = load_network("target", "models/target.pt", shape, classes, arch)
+    evaluator = load_network("evaluator", "models/evaluator.pt", shape, classes, params["evaluator"]["arch"])
     G = load_network("generator", "models/generator.pt", shape, params["gan"]["z_dim"])
-    mids = {b: load_mid(checkpoint(b), shape, classes, params["mid"]["k"]) for b in params["mid"]["betas"]}
-    build = partial(nets.target, shape[0], shape[1], classes)
+    mids = {b: load_mid(checkpoint(b), shape, classes, params["mid"]["k"], arch) for b in params["mid"]["betas"]}
+    build = partial(nets.build, "target", arch, shape[0], shape[1], classes)
     private = {e: dpsgd.load_private("images", e, build) for e in params["dpsgd"]["epsilons"]}
     metrics, attacks, figure = run_grid(G, target, mids, evaluator, a, meta["classes"], params, private=private)
     inversion_comparison(FIGURE, **figure)

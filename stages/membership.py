@@ -33,9 +33,10 @@ def run() -> None:
     torch.set_num_threads(1)  # small convolutions: one thread is about as fast, and never spins against other processes
     a, meta = read_npz(DATASET), read_json(META)
     classes, shape, k = len(meta["classes"]), meta["shape"], params["mid"]["k"]
-    target = load_network("target", "models/target.pt", shape, classes)
-    mids = {b: load_mid(checkpoint(b), shape, classes, k) for b in params["mid"]["betas"]}
-    build = partial(nets.target, shape[0], shape[1], classes)
+    arch = params["target"]["arch"]
+    target = load_network("target", "models/target.pt", shape, classes, arch)
+    mids = {b: load_mid(checkpoint(b), shape, classes, k, arch) for b in params["mid"]["betas"]}
+    build = partial(nets.build, "target", arch, shape[0], shape[1], classes)
     private = {e: dpsgd.load_private("images", e, build) for e in params["dpsgd"]["epsilons"]}
     table, scores, setup = evaluate_defenses(target, mids, a, classes, params, private)
     with atomic_path(SCORES) as tmp:

@@ -1,6 +1,6 @@
 """DVC stage ``train_dpsgd``: the DP-SGD baseline (``pipeline.defenses.dpsgd``), one model per
-epsilon of ``dpsgd.epsilons`` for a task: ``--task images`` (the target's architecture on its
-training split) or ``--task tabular`` (the Section 5 MLP with its l1 penalty). Each model's
+epsilon of ``dpsgd.epsilons`` for a task: ``--task images`` (the target's architecture,
+``target.arch``, on its training split; batch norm becomes group norm, ``dpsgd.private_ready``) or ``--task tabular`` (the Section 5 MLP with its l1 penalty). Each model's
 epsilon is the accountant's, as spent."""
 import argparse
 from functools import partial
@@ -17,7 +17,7 @@ from pipeline.core.tracking import log_stage
 from pipeline.core.training import accuracy
 from pipeline.defenses import dpsgd
 from pipeline.tabular.mlp import L1Step, mlp
-from pipeline.vision.nets import target
+from pipeline.vision import nets
 
 DATA = {"images": ("data/images/dataset.npz", "data/images/meta.json"),
         "tabular": ("data/processed/dataset.npz", "data/processed/meta.json")}
@@ -27,7 +27,8 @@ DPSGD_STREAM = 7  # this stage's random streams: derive_seed(seed, DPSGD_STREAM,
 def build(task: str, a: dict, meta: dict, params: dict):
     """The task's architecture (a picklable constructor) and its data-independent penalty."""
     if task == "images":
-        return partial(target, a["train_x"].shape[1], a["train_x"].shape[2], len(meta["classes"])), None
+        return partial(nets.build, "target", params["target"]["arch"], a["train_x"].shape[1], a["train_x"].shape[2],
+                       len(meta["classes"])), None
     return (partial(mlp, a["train_x"].shape[1], params["train"]["hidden"]),
             L1Step(meta["sensitive_index"], params["train"]["l1"]))
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> None:
                                       penalty=penalty) for r in part]
     metrics = {}
     for eps, (state, record) in zip(cfg["epsilons"], trained):
-        model = make()
+        model = dpsgd.private_ready(make())
         model.load_state_dict(state)
         model.eval()
         batch = None if task == "tabular" else 1024

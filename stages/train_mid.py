@@ -1,5 +1,6 @@
 """DVC stage ``train_mid``: the MID defense (Wang, Zhang and Jia, AAAI 2021), one VIB variant of
-the target per beta, trained on the target's training set (``pipeline.defenses.mid``)."""
+the target (of architecture ``target.arch``) per beta, trained on the target's training set
+(``pipeline.defenses.mid``)."""
 import torch
 
 from pipeline.core.cli import execute
@@ -22,7 +23,7 @@ def run() -> None:
     metrics, history = {}, []
     for beta in cfg["betas"]:
         model, steps = mid.train_mid(a["train_x"], a["train_y"], len(meta["classes"]), cfg, beta, seed,
-                                     device=select(params["compute"]["device"]))
+                                     device=select(params["compute"]["device"]), arch=params["target"]["arch"])
         model.generator = torch.Generator().manual_seed(seed)  # sampling stays on: seeded for the metrics
         m = {"train_accuracy": accuracy(model, a["train_x"], a["train_y"]),
              "test_accuracy": accuracy(model, a["test_x"], a["test_y"]), "kl": steps[-1]["kl"]}

@@ -45,6 +45,10 @@ _classifier_spec = {
     "lr": (_num, _pos, "a number > 0"),
 }
 
+ARCHITECTURES = ("small", "facenet64", "irse50")  # pipeline.vision.nets.ARCHS (a test keeps them equal)
+_arch_spec = {**_classifier_spec, "arch": (str, lambda v: v in ARCHITECTURES,
+                                           "one of small, facenet64, irse50 (pipeline/vision/nets.py)")}
+
 _dp_spec = {**_classifier_spec, "max_grad_norm": (_num, _pos, "a number > 0 (per-sample clipping norm), e.g. 1.0")}
 
 SPEC = {
@@ -113,8 +117,8 @@ SPEC = {
         "test_fraction": (_num, _prob, "a number in (0, 1), e.g. 0.2"),
         "train_fraction": (_num, _prob, "a number in (0, 1), with test_fraction + train_fraction <= 1, e.g. 0.05"),
     },
-    "target": _classifier_spec,
-    "evaluator": _classifier_spec,
+    "target": _arch_spec,
+    "evaluator": _arch_spec,
     "mid": {
         "betas": (list, lambda v: bool(v) and all(isinstance(b, (int, float)) and not isinstance(b, bool) and b >= 0
                                                   for b in v), "a non-empty list of numbers >= 0, e.g. [0.001, 0.01]"),
@@ -292,6 +296,11 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     if im["test_fraction"] + im["train_fraction"] > 1:
         raise PipelineError(f"{path}: invalid 'images.train_fraction' = {im['train_fraction']}: with "
                             f"images.test_fraction = {im['test_fraction']} it exceeds 1; fix: lower one of them")
+    arch = params["target"]["arch"]
+    if arch != "small" and params["evaluator"]["arch"] == arch:
+        raise PipelineError(f"{path}: invalid 'evaluator.arch' = {arch!r}: the same as target.arch; fix: set it to "
+                            "another of small, facenet64, irse50 (the judge of model inversion must be a different "
+                            "architecture than the target, Zhang et al. 2020)")
     mem = params["membership"]
     if mem["label_only_models"] > mem["reference_models"]:
         raise PipelineError(f"{path}: invalid 'membership.label_only_models' = {mem['label_only_models']}; fix: set "

@@ -9,6 +9,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
+def lone_record_fails(model: nn.Module) -> bool:
+    """Whether a one-record training batch would fail in ``model``: batch norm over a feature
+    vector (``BatchNorm1d``, as in the deep image networks' embedding) has one value per channel
+    to normalise, which torch refuses in training mode."""
+    return any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
+
+
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, penalty=None,
         desc: str = "train", progress: bool = True, eval_batch: int | None = 1024,
         test: tuple[np.ndarray, np.ndarray] | None = None,
@@ -18,19 +25,23 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
     per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows), and
     the accuracy on ``test`` = (x, y) if given (inference only: no random stream is drawn).
     Trains on ``device`` (the batch order is drawn on the CPU, so it is the same everywhere) and
-    returns the model on the CPU."""
+    returns the model on the CPU. Where ``lone_record_fails`` (and batches hold more than one
+    record), an epoch's last batch of one record is skipped: the epoch's loss is the mean over
+    the records trained on."""
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
-    history = []
+    history, skip_lone = [], cfg["batch_size"] > 1 and lone_record_fails(model)
     for epoch in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
         total = 0.0
         for start in range(0, len(xt), cfg["batch_size"]):
             idx = perm[start:start + cfg["batch_size"]]
+            if skip_lone and len(idx) == 1:
+                continue
             loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
             if penalty is not None:
                 loss = loss + penalty(model)
@@ -39,7 +50,8 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        history.append({"epoch": epoch, "loss": total / len(xt), "train_accuracy": accuracy(model, x, y, eval_batch)})
+        seen = len(xt) - (skip_lone and len(xt) % cfg["batch_size"] == 1)
+        history.append({"epoch": epoch, "loss": total / seen, "train_accuracy": accuracy(model, x, y, eval_batch)})
         if test is not None:
             history[-1]["test_accuracy"] = accuracy(model, *test, eval_batch)
     return model.to("cpu").eval(), history

@@ -9,7 +9,10 @@ smallest that keeps the RDP accountant (Mironov, "Renyi Differential Privacy", C
 epsilon reported is the accountant's own at the end of training, not the one requested.
 The optimiser is the target's (Adam with cosine decay); a data-independent penalty (the tabular
 MLP's l1 term) is applied after the private step, outside clipping and noise, so it spends no
-privacy.
+privacy. Batch norm mixes the records of a batch, so no per-record gradient exists: a model
+with batch norm (the deep image architectures, ``target.arch``) trains and loads with every
+batch norm replaced by group norm (``private_ready``: Opacus's ``ModuleValidator.fix``); the
+small target has none and is trained as built.
 """
 from __future__ import annotations
 
@@ -45,6 +48,15 @@ def spent(noise: float, sample_rate: float, steps: int, delta: float) -> float:
     accountant = RDPAccountant()
     accountant.history = [(noise, sample_rate, steps)]
     return float(accountant.get_epsilon(delta))
+
+
+def private_ready(model: nn.Module) -> nn.Module:
+    """``model`` itself when it has no batch norm, else a copy with each ``BatchNorm`` replaced
+    by ``GroupNorm(min(32, C), C)`` (Opacus's ``ModuleValidator.fix``; no random draw)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
+    from opacus.validators import ModuleValidator
+    return ModuleValidator.fix(model)
 
 
 def fit_private(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, epsilon: float, delta: float, seed: int,
@@ -95,18 +107,20 @@ def checkpoint(task: str, epsilon: float) -> Path:
 def train_grid(start: int, stop: int, *, build: Callable[[], nn.Module], x: np.ndarray, y: np.ndarray, cfg: dict,
                epsilons: list[float], delta: float, seed: int, penalty=None) -> list[tuple[dict, dict]]:
     """Task: the models of ``epsilons[start:stop]``, each ``build()`` with its own seed
-    (``derive_seed(seed, i)``) trained by ``fit_private``; (state dict, privacy record) each."""
+    (``derive_seed(seed, i)``), made ``private_ready`` and trained by ``fit_private``; (state dict,
+    privacy record) each."""
     torch.set_num_threads(1)
     out = []
     for i in range(start, stop):
         torch.manual_seed(derive_seed(seed, i))
-        model, record = fit_private(build(), x, y, cfg, epsilons[i], delta, derive_seed(seed, i, 1), penalty,
-                                    progress=False)
+        model, record = fit_private(private_ready(build()), x, y, cfg, epsilons[i], delta, derive_seed(seed, i, 1),
+                                    penalty, progress=False)
         out.append((model.state_dict(), record))
     return out
 
 
 def load_private(task: str, epsilon: float, build: Callable[[], nn.Module]) -> nn.Module:
-    model = build()
+    """The ``task``'s DP-SGD model at ``epsilon``: ``private_ready(build())`` with its saved state."""
+    model = private_ready(build())
     model.load_state_dict(load_state(checkpoint(task, epsilon)))
     return model.eval()

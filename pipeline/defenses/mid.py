@@ -22,7 +22,8 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..core.io import load_state
-from ..vision.nets import target
+from ..core.training import lone_record_fails
+from ..vision.nets import SMALL, build
 
 
 def checkpoint(beta: float) -> str:
@@ -74,19 +75,22 @@ def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, ep
     """SGD with the authors' settings (lr 0.01, momentum 0.9, weight decay 1e-4, 50 epochs) on
     shuffled mini-batches (their order drawn on the CPU); the model is trained in place on
     ``device`` and handed back on the CPU. Returns per-epoch mean loss, mean KL and training
-    accuracy (of the sampled predictions)."""
+    accuracy (of the sampled predictions). As in ``pipeline.core.training.fit``, a last batch of
+    one record is skipped where the features' batch norm cannot train on one record."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     xt, yt = torch.as_tensor(x, dtype=torch.float32).to(device), torch.as_tensor(y, dtype=torch.long).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    history = []
+    history, skip_lone = [], batch_size > 1 and lone_record_fails(model)
     for epoch in tqdm(range(epochs), desc=f"mid beta={beta}", disable=not progress):
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
         loss_sum = kl_sum = correct = 0.0
         for start in range(0, len(xt), batch_size):
             idx = perm[start:start + batch_size]
+            if skip_lone and len(idx) == 1:
+                continue
             logits, mu, std = model.forward_stats(xt[idx])
             loss, kl = mid_loss(logits, yt[idx], mu, std, beta)
             opt.zero_grad()
@@ -95,29 +99,32 @@ def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, ep
             loss_sum += float(loss.detach()) * len(idx)
             kl_sum += float(kl.detach()) * len(idx)
             correct += float((logits.argmax(1) == yt[idx]).sum())
-        history.append({"epoch": epoch, "loss": loss_sum / len(xt), "kl": kl_sum / len(xt),
-                        "train_accuracy": correct / len(xt)})
+        seen = len(xt) - (skip_lone and len(xt) % batch_size == 1)
+        history.append({"epoch": epoch, "loss": loss_sum / seen, "kl": kl_sum / seen, "train_accuracy": correct / seen})
     model.to("cpu").eval()
     return history
 
 
-def build_mid(channels: int, size: int, classes: int, k: int = 256) -> VIB:
-    """The image target's features (every layer but the last) -> VIB bottleneck of size k -> head."""
-    return VIB(target(channels, size, classes)[:-1], 16 * (size // 4) ** 2, classes, k)
+def build_mid(channels: int, size: int, classes: int, k: int = 256, arch: str = SMALL) -> VIB:
+    """The image target's features (architecture ``arch``, every layer but the last linear
+    classifier) -> VIB bottleneck of size k -> head."""
+    net = build("target", arch, channels, size, classes)
+    return VIB(net[:-1], net[-1].in_features, classes, k)
 
 
 def train_mid(x: np.ndarray, y: np.ndarray, classes: int, cfg: dict, beta: float, seed: int,
-              progress: bool = True, device: torch.device | str = "cpu") -> tuple[VIB, list[dict]]:
-    """``build_mid`` (bottleneck ``cfg['k']``) with ``seed``, trained by ``fit_vib`` on ``device``
-    with the ``mid`` params (epochs, batch size, learning rate)."""
+              progress: bool = True, device: torch.device | str = "cpu",
+              arch: str = SMALL) -> tuple[VIB, list[dict]]:
+    """``build_mid`` (bottleneck ``cfg['k']``, the target's architecture ``arch``) with ``seed``,
+    trained by ``fit_vib`` on ``device`` with the ``mid`` params (epochs, batch size, learning rate)."""
     torch.manual_seed(seed)
-    model = build_mid(x.shape[1], x.shape[2], classes, cfg["k"])
+    model = build_mid(x.shape[1], x.shape[2], classes, cfg["k"], arch)
     return model, fit_vib(model, x, y, beta, seed, cfg["epochs"], cfg["batch_size"], cfg["lr"], progress=progress,
                           device=device)
 
 
-def load_mid(path, shape: list[int], classes: int, k: int) -> VIB:
-    """Rebuild a MID target and load its state dict (``weights_only``)."""
-    model = build_mid(shape[0], shape[1], classes, k)
+def load_mid(path, shape: list[int], classes: int, k: int, arch: str = SMALL) -> VIB:
+    """Rebuild a MID target of architecture ``arch`` and load its state dict (``weights_only``)."""
+    model = build_mid(shape[0], shape[1], classes, k, arch)
     model.load_state_dict(load_state(path))
     return model.eval()

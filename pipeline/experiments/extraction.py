@@ -174,7 +174,7 @@ def extraction_images(target, mids: dict, G, evaluator, data: dict, params: dict
     """The image half (module docstring): the ``target`` served as base, as RP per sigma and as
     the MID model ``mids[beta]`` (``params['extraction']['images']``: sigmas, n, beta, budgets,
     student, targets, restarts, whitebox, chunk); students of the target's architecture
-    trained with ``params['target']``'s recipe updated by ``student``; BREP-MI with
+    (``target.arch``) trained with ``params['target']``'s recipe updated by ``student``; BREP-MI with
     ``params['brepmi']``'s settings on ``targets`` classes x ``restarts`` through the prior
     ``G``, judged by the ``evaluator``. Against the base model, the white-box attack uses the
     target's own gradients: the ceiling of a perfect copy. Returns the nested metrics and one
@@ -183,7 +183,8 @@ def extraction_images(target, mids: dict, G, evaluator, data: dict, params: dict
     classes = int(target[-1].out_features)
     queries = extraction.transfer_set_images(data["public_x"], max(cfg["budgets"]),
                                              derive_seed(seed, EXTRACTION, TRANSFER), G, z_dim)
-    build = partial(nets.target, data["train_x"].shape[1], data["train_x"].shape[2], classes)
+    build = partial(nets.build, "target", params["target"]["arch"], data["train_x"].shape[1], data["train_x"].shape[2],
+                    classes)
     recipe = {**{k: params["target"][k] for k in ("epochs", "batch_size", "lr")}, **cfg["student"]}
     brep = brepmi.Config(**{k: v for k, v in params["brepmi"].items() if k not in ("targets", "restarts")})
     models = {"target": target, "mid": mids}

@@ -51,7 +51,7 @@ from ..core.seeds import derive_seed as derive
 from ..core.training import logits, predict
 from ..defenses.perturbation import OutputPerturbation, RiskEvaluator
 from ..defenses.release import Perturbed, Plain, RandomizedResponse, Release, Smoothed, WrongLabel, demo_secret
-from ..vision.nets import BUILDERS, train_classifier
+from ..vision.nets import SMALL, build, train_classifier
 
 NOT_APPLICABLE = "label-only release: not applicable by construction"
 SHADOW, PSEUDO = 0, 1  # reference model roles: the shadow model, the pseudo-target of the attack choice
@@ -87,7 +87,8 @@ def train_references(start: int, stop: int, x: np.ndarray, y: np.ndarray, keep: 
 
 
 def reference_models(x, y, keep, classes: int, params: dict, seed: int) -> list[nn.Module]:
-    """Every reference model of ``keep`` (one row each), trained on the ``compute`` backend,
+    """Every reference model of ``keep`` (one row each; the target's recipe and architecture,
+    ``params['target']``), trained on the ``compute`` backend,
     one task per model (locally: spread over the worker processes)."""
     compute = {**params["compute"], "chunk": 1}
     states = [s for block in map_rows(train_references, len(keep), compute, "reference models", unit="model",
@@ -95,7 +96,7 @@ def reference_models(x, y, keep, classes: int, params: dict, seed: int) -> list[
               for s in block]
     models = []
     for state in states:
-        model = BUILDERS["target"](x.shape[1], x.shape[2], classes)
+        model = build("target", params["target"].get("arch", SMALL), x.shape[1], x.shape[2], classes)
         model.load_state_dict(state)
         models.append(model.eval())
     return models

@@ -41,6 +41,10 @@ def test_defaults_are_valid():
     (lambda p: p["brepmi"].update(grow_at=33), "brepmi.grow_at"),
     (lambda p: p["brepmi"].update(targets=11), "brepmi.targets"),
     (lambda p: p["brepmi"].update(expansion=1.0), "brepmi.expansion"),
+    (lambda p: p["target"].update(arch="resnet18"), "target.arch"),
+    (lambda p: p["evaluator"].update(arch="FaceNet"), "evaluator.arch"),
+    (lambda p: p["target"].pop("arch"), "target.arch"),
+    (lambda p: (p["target"].update(arch="irse50"), p["evaluator"].update(arch="irse50")), "evaluator.arch"),
 ])
 def test_bad_values_name_the_file_key_and_fix(tmp_path, edit, key):
     path = write(tmp_path, edit)
@@ -106,3 +110,24 @@ def test_the_image_n_grid_must_sit_on_an_inversion_sigma(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(PipelineError, match="n_effect.images.sigma"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_an_unknown_architecture_names_the_key_and_the_choices(tmp_path):
+    from pipeline.core.params import ARCHITECTURES
+    from pipeline.vision.nets import ARCHS
+
+    assert ARCHITECTURES == ARCHS  # the params' choices are the networks there are
+    with pytest.raises(PipelineError) as err:
+        load_params(write(tmp_path, lambda p: p["target"].update(arch="facenet")))
+    assert "'target.arch' = 'facenet'" in str(err.value) and "small, facenet64, irse50" in str(err.value)
+    deep_target = write(tmp_path, lambda p: p["target"].update(arch="facenet64"))  # any other evaluator is fine
+    assert (load_params(deep_target)["target"]["arch"], load_params(deep_target)["evaluator"]["arch"]) == ("facenet64",
+                                                                                                         "small")
+
+
+@pytest.mark.parametrize("profile", ["official.yaml", "official_synthetic.yaml"])
+def test_the_official_profiles_select_the_papers_architectures(profile):
+    from pipeline.core.profile import apply
+
+    _, params = apply(f"profiles/{profile}")
+    assert (params["target"]["arch"], params["evaluator"]["arch"]) == ("facenet64", "irse50")
