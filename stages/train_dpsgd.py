@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
     trained = [r for part in map_rows(dpsgd.train_grid, len(cfg["epsilons"]), {**params["compute"], "chunk": 1},
                                       f"DP-SGD {task}", unit="model", spread=True, build=make, x=a["train_x"], y=a["train_y"],
                                       cfg=cfg[task], epsilons=cfg["epsilons"], delta=cfg["delta"], seed=seed,
-                                      penalty=penalty) for r in part]
+                                      penalty=penalty, device=params["compute"]["device"]) for r in part]
     metrics = {}
     for eps, (state, record) in zip(cfg["epsilons"], trained):
         model = dpsgd.private_ready(make())

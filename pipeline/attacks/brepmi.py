@@ -19,6 +19,11 @@ In the latent space of a generator G, for a target class c:
    ``max_queries``. The reconstruction is G(z) after the accepted step of the last iteration
    that grew the radius; an attack that never grew has none, and counts as a failure (the
    official ``last_success_on_eval`` stays False).
+
+Devices: the walk (latents, sphere points, steps) stays on the CPU, drawn from CPU generators,
+so its random stream is the same everywhere; ``G`` takes those latents, runs wherever it was put
+(``pipeline.experiments.inversion.generate``: on ``compute.device``) and hands its images to the
+labeller, whose labels come back as numpy.
 """
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..core.device import on
 from ..core.seeds import derive_seed
 from ..core.training import fit
 from ..smoothing import ABSTAIN
@@ -67,12 +68,13 @@ def transfer_set_tabular(feature_names: list[str], count: int, seed: int) -> np.
 
 
 def transfer_set_images(public_x: np.ndarray, count: int, seed: int, G: nn.Module | None = None,
-                        z_dim: int = 0) -> np.ndarray:
+                        z_dim: int = 0, device: torch.device | str = "cpu") -> np.ndarray:
     """``count`` query images: the public images (other identities than the private ones, the
     prior's training data; Knockoff Nets' natural-image transfer set) in a seeded order, then,
     past the pool's size, samples of the generator ``G`` (in blocks from stream ``(seed, 1)``,
     ``_blocks``). On the synthetic identities a student learns the target better from public
-    images than from as many generator samples, so the samples only top the pool up."""
+    images than from as many generator samples, so the samples only top the pool up. ``G``
+    runs on ``device`` (its latents drawn on the CPU)."""
     order = np.random.default_rng(seed).permutation(len(public_x))[:count]
     x = public_x[order]
     if count > len(x):
@@ -80,7 +82,7 @@ def transfer_set_images(public_x: np.ndarray, count: int, seed: int, G: nn.Modul
             raise ValueError(f"a budget of {count} queries exceeds the {len(x)} public images "
                              "and no generator is given")
         x = np.concatenate([x, _blocks(count - len(x), derive_seed(seed, 1),
-                                       lambda block_seed: gan.samples(G, BLOCK, z_dim, block_seed))])
+                                       lambda block_seed: gan.samples(G, BLOCK, z_dim, block_seed, device))])
     return x
 
 
@@ -117,18 +119,19 @@ def agreement(student_labels: np.ndarray, teacher_labels: np.ndarray,
 
 
 def gradient_inversion(G: nn.Module, model: nn.Module, targets: np.ndarray, z_dim: int, steps: int, lr: float,
-                       clamp: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                       clamp: float, seed: int, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """White-box generative model inversion (Zhang, Jia, Pei, Wang, Li and Song, "The Secret
     Revealer: Generative Model-Inversion Attacks Against Deep Neural Networks", CVPR 2020,
     Section 3.3, identity loss only): per attacked class c (``targets``), a latent z ~ N(0, I)
     (from ``seed``) clamped to [-clamp, clamp], then ``steps`` Adam steps (``lr``) on
     -log p_model(c | G(z)), clamped after each. The prior term (the GAN's critic) is left out:
-    z stays in the box BREP-MI searches. Returns (start latents, final latents), (M, z_dim)."""
+    z stays in the box BREP-MI searches. The starts are drawn on the CPU; G, the model (copies
+    there) and the latents being optimised run on ``device``. Returns (start latents, final
+    latents), (M, z_dim), on the CPU."""
     start = torch.randn(len(targets), z_dim, generator=torch.Generator().manual_seed(seed)).clamp(-clamp, clamp)
-    z = start.clone().requires_grad_(True)
-    y = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-    G.eval()
-    model.eval()
+    z = start.clone().to(device).requires_grad_(True)
+    y = torch.as_tensor(np.asarray(targets), dtype=torch.long).to(device)
+    G, model = on(G, device).eval(), on(model, device).eval()
     opt = torch.optim.Adam([z], lr=lr)
     for _ in range(steps):
         loss = F.cross_entropy(model(G(z)), y, reduction="sum")  # a sum: each latent's gradient is its own
@@ -136,4 +139,4 @@ def gradient_inversion(G: nn.Module, model: nn.Module, targets: np.ndarray, z_di
         opt.step()
         with torch.no_grad():
             z.clamp_(-clamp, clamp)
-    return start.numpy(), z.detach().numpy()
+    return start.numpy(), z.detach().cpu().numpy()

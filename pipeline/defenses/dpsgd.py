@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.device import select
 from ..core.errors import PipelineError
 from ..core.io import load_state
 from ..core.metrics import token
@@ -60,11 +61,14 @@ def private_ready(model: nn.Module) -> nn.Module:
 
 
 def fit_private(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, epsilon: float, delta: float, seed: int,
-                penalty=None, desc: str = "DP-SGD", progress: bool = True) -> tuple[nn.Module, dict]:
+                penalty=None, desc: str = "DP-SGD", progress: bool = True,
+                device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
     """``model`` trained by DP-SGD at (``epsilon``, ``delta``) with ``cfg``'s ``epochs``,
     ``batch_size`` (expected Poisson batch), ``lr`` and ``max_grad_norm``; batches and noise
-    from generators seeded by ``seed``. Returns the model in eval mode and its privacy record
-    (requested and spent epsilon, delta, noise multiplier, sample rate, steps)."""
+    from generators seeded by ``seed``. Trains on ``device``: the model, the data and the noise
+    generator there (a CUDA generator draws another stream than the CPU's), the Poisson batches
+    drawn on the CPU (the same everywhere). Returns the model in eval mode on the CPU and its
+    privacy record (requested and spent epsilon, delta, noise multiplier, sample rate, steps)."""
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
@@ -74,19 +78,20 @@ def fit_private(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, epsil
     steps_per_epoch = int(1 / q)  # the Poisson sampler's epoch
     steps = cfg["epochs"] * steps_per_epoch
     z = noise_multiplier(epsilon, delta, q, steps)
-    xt, yt, batches = torch.from_numpy(x), torch.from_numpy(y), torch.Generator().manual_seed(seed)
+    xt, yt, batches = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device), torch.Generator().manual_seed(seed)
+    model.to(device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="opacus")  # secure_mode off: a seeded generator is the point here
         warnings.filterwarnings("ignore", message="Full backward hook")  # Opacus's hooks, on inputs without grad
         private = GradSampleModule(model)
         opt = DPOptimizer(torch.optim.Adam(private.parameters(), lr=cfg["lr"]), noise_multiplier=z,
                           max_grad_norm=cfg["max_grad_norm"], expected_batch_size=max(1, int(len(x) * q)),
-                          generator=torch.Generator().manual_seed(seed + 1))
+                          generator=torch.Generator(device).manual_seed(seed + 1))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt.original_optimizer, T_max=cfg["epochs"])
         for _ in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
             private.train()
             for _ in range(steps_per_epoch):  # Opacus's Poisson sampler, without a DataLoader's per-record collation
-                idx = torch.nonzero(torch.rand(len(xt), generator=batches) < q).flatten()
+                idx = torch.nonzero(torch.rand(len(xt), generator=batches) < q).flatten().to(device)
                 opt.zero_grad()
                 nn.functional.cross_entropy(private(xt[idx]), yt[idx]).backward()  # an empty batch: noise only
                 opt.step()
@@ -96,7 +101,7 @@ def fit_private(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, epsil
     private.to_standard_module()  # removes the per-sample hooks from ``model``
     record = {"epsilon_requested": float(epsilon), "epsilon": spent(z, q, steps, delta), "delta": float(delta),
               "noise_multiplier": z, "sample_rate": q, "steps": steps, "max_grad_norm": float(cfg["max_grad_norm"])}
-    return model.eval(), record
+    return model.to("cpu").eval(), record
 
 
 def checkpoint(task: str, epsilon: float) -> Path:
@@ -105,16 +110,18 @@ def checkpoint(task: str, epsilon: float) -> Path:
 
 
 def train_grid(start: int, stop: int, *, build: Callable[[], nn.Module], x: np.ndarray, y: np.ndarray, cfg: dict,
-               epsilons: list[float], delta: float, seed: int, penalty=None) -> list[tuple[dict, dict]]:
+               epsilons: list[float], delta: float, seed: int, penalty=None,
+               device: str = "cpu") -> list[tuple[dict, dict]]:
     """Task: the models of ``epsilons[start:stop]``, each ``build()`` with its own seed
-    (``derive_seed(seed, i)``), made ``private_ready`` and trained by ``fit_private``; (state dict,
-    privacy record) each."""
+    (``derive_seed(seed, i)``), made ``private_ready`` and trained by ``fit_private`` on ``device``
+    (a ``compute.device`` value, resolved where the task runs); (state dict on the CPU, privacy
+    record) each."""
     torch.set_num_threads(1)
-    out = []
+    where, out = select(device), []
     for i in range(start, stop):
         torch.manual_seed(derive_seed(seed, i))
         model, record = fit_private(private_ready(build()), x, y, cfg, epsilons[i], delta, derive_seed(seed, i, 1),
-                                    penalty, progress=False)
+                                    penalty, progress=False, device=where)
         out.append((model.state_dict(), record))
     return out
 

@@ -152,15 +152,16 @@ def _inversions(G, evaluator, models: dict, specs: list[dict], data: dict, cfg: 
 
 
 def _whitebox(G, evaluator, model, data: dict, cfg: dict, clamp: float, z_dim: int, classes: int, seed: int,
-              reps: int) -> dict:
-    """``gradient_inversion`` of ``model`` (one latent per attacked class and restart), judged
-    by the evaluator: ASR, its value at the random starts and the paired lift, and chance."""
+              reps: int, device: torch.device | str) -> dict:
+    """``gradient_inversion`` of ``model`` (one latent per attacked class and restart) on
+    ``device``, judged by the evaluator: ASR, its value at the random starts and the paired lift,
+    and chance."""
     targets = np.repeat(np.arange(cfg["targets"]), cfg["restarts"])
     w = cfg["whitebox"]
     starts, found = extraction.gradient_inversion(G, model, targets, z_dim, w["steps"], w["lr"], clamp,
-                                                  derive_seed(seed, EXTRACTION, WHITEBOX))
-    image = generate(G)
-    start, end = (judge(evaluator, image(torch.from_numpy(z)).numpy(), targets, data)["success"].to_numpy()
+                                                  derive_seed(seed, EXTRACTION, WHITEBOX), device)
+    image = generate(G, device)
+    start, end = (judge(evaluator, image(torch.from_numpy(z)).cpu().numpy(), targets, data)["success"].to_numpy()
                   for z in (starts, found))
     m = {"attacks": len(targets), "chance": 1 / classes}
     _rate(m, "asr", end)
@@ -177,12 +178,13 @@ def extraction_images(target, mids: dict, G, evaluator, data: dict, params: dict
     (``target.arch``) trained with ``params['target']``'s recipe updated by ``student``; BREP-MI with
     ``params['brepmi']``'s settings on ``targets`` classes x ``restarts`` through the prior
     ``G``, judged by the ``evaluator``. Against the base model, the white-box attack uses the
-    target's own gradients: the ceiling of a perfect copy. Returns the nested metrics and one
+    target's own gradients: the ceiling of a perfect copy. The generator, the served models, the
+    students' training and both attacks run on ``device``. Returns the nested metrics and one
     table row per (served model, attacked model: ``served`` or a budget)."""
     cfg, reps, z_dim = params["extraction"]["images"], params["bootstrap"], params["gan"]["z_dim"]
     classes = int(target[-1].out_features)
     queries = extraction.transfer_set_images(data["public_x"], max(cfg["budgets"]),
-                                             derive_seed(seed, EXTRACTION, TRANSFER), G, z_dim)
+                                             derive_seed(seed, EXTRACTION, TRANSFER), G, z_dim, device)
     build = partial(nets.build, "target", params["target"]["arch"], data["train_x"].shape[1], data["train_x"].shape[2],
                     classes)
     recipe = {**{k: params["target"][k] for k in ("epochs", "batch_size", "lr")}, **cfg["student"]}
@@ -204,7 +206,7 @@ def extraction_images(target, mids: dict, G, evaluator, data: dict, params: dict
                                              "brepmi": served_attacks[i]}
         if spec["name"] == "base":
             metrics["base.served"]["whitebox"] = _whitebox(G, evaluator, target, data, cfg, brep.clamp, z_dim,
-                                                           classes, seed, reps)
+                                                           classes, seed, reps, device)
         for j, q in enumerate(cfg["budgets"]):
             student = extraction.distill(served(), queries[:q], build, recipe,
                                          derive_seed(seed, EXTRACTION, STUDENT, j), device, progress)
@@ -213,7 +215,8 @@ def extraction_images(target, mids: dict, G, evaluator, data: dict, params: dict
                 **_agreements(predict(student.model, test_x), base_test, test_y, served_test),
                 "brepmi": _inversions(G, evaluator, {"target": student.model}, [{"name": "base"}], data, cfg, brep,
                                       z_dim, classes, seed, reps, device)[0],
-                "whitebox": _whitebox(G, evaluator, student.model, data, cfg, brep.clamp, z_dim, classes, seed, reps)}
+                "whitebox": _whitebox(G, evaluator, student.model, data, cfg, brep.clamp, z_dim, classes, seed, reps,
+                                      device)}
     table = pd.json_normalize([{"served": name.rpartition(".")[0], "attacked": name.rpartition(".")[2], **m}
                                for name, m in metrics.items()], sep="_")
     return nest(metrics), table

@@ -36,7 +36,7 @@ from torch import nn
 from ..attacks import brepmi
 from ..attacks.recovery import TOP, recovery
 from ..core.compute import map_rows
-from ..core.device import select
+from ..core.device import on, select
 from ..core.seeds import derive_seed as stream
 from ..core.metrics import token
 from ..core.training import logits, predict
@@ -69,20 +69,24 @@ def labeller(models: dict, config: dict, classes: int, seed: int, chunk: int,
     version (majority vote, noise seeded by ``seed``), the MID model ``models['mid'][beta]``
     (bottleneck samples seeded by ``seed``), the DP-SGD model ``models['dpsgd'][epsilon]``, or the
     target's label through randomized response (fresh randomness seeded by ``seed``, or keyed by
-    ``models['secret']``). The smoothing engine runs on ``device``."""
+    ``models['secret']``). Every model runs on ``device`` (a copy there, as the smoothing engine
+    makes; MID's bottleneck noise from a generator there); the labels come back as numpy."""
     if "rr" in config:
-        return RandomizedResponse(lambda x: predict(models["target"], x), classes, config["rr"], seed,
+        target = on(models["target"], device)
+        return RandomizedResponse(lambda x: predict(target, x), classes, config["rr"], seed,
                                   config["keyed"], models["secret"]).labels
     if "dpsgd" in config:
-        return lambda x: predict(models["dpsgd"][config["dpsgd"]], x)
+        private = on(models["dpsgd"][config["dpsgd"]], device)
+        return lambda x: predict(private, x)
     if "sigma" in config:
         smooth = Smooth(models["target"], classes, config["sigma"], noise="fresh", seed=seed, chunk=chunk, device=device)
         return lambda x: smooth.vote(x, config["n"])
     if "beta" in config:
-        model = models["mid"][config["beta"]]
-        model.generator = torch.Generator().manual_seed(seed)
+        model = on(models["mid"][config["beta"]], device)
+        model.generator = torch.Generator(device).manual_seed(seed)
         return lambda x: predict(model, x)
-    return lambda x: predict(models["target"], x)
+    target = on(models["target"], device)
+    return lambda x: predict(target, x)
 
 
 def most_confident(target: nn.Module, x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
@@ -91,14 +95,15 @@ def most_confident(target: nn.Module, x: np.ndarray, y: np.ndarray, classes: int
     return np.array([np.flatnonzero(y == c)[p[y == c, c].argmax()] for c in range(classes)])
 
 
-def generate(G: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Images of latents from a copy of ``G`` with channels-last weights: its transposed
-    convolutions run about twice as fast on the CPU (the images come back contiguous)."""
-    G = copy.deepcopy(G).eval().to(memory_format=torch.channels_last)
+def generate(G: nn.Module, device: torch.device | str = "cpu") -> Callable[[torch.Tensor], torch.Tensor]:
+    """Images of latents (drawn anywhere, moved to ``device``) from a copy of ``G`` on ``device``
+    with channels-last weights: its transposed convolutions run about twice as fast on the CPU.
+    The images come back contiguous, on ``device``."""
+    G = copy.deepcopy(G).eval().to(device, memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def run(z):
-        return G(torch.as_tensor(z, dtype=torch.float32)).contiguous()
+        return G(torch.as_tensor(z, dtype=torch.float32).to(device)).contiguous()
     return run
 
 
@@ -112,8 +117,10 @@ def attack_configurations(start: int, stop: int, *, G: nn.Module, models: dict, 
     sphere points of attack (c, k) from stream (WALK, c, k), so every configuration is attacked
     along the same random walk). Returns per configuration (records, start images,
     reconstructions, queries spent finding the starts); NaN images where there is none. The
-    defense's engine runs on ``device`` (a ``compute.device`` value, resolved where the task runs)."""
-    gen_images, engine = generate(G), select(device)
+    generator and the defended model run on ``device`` (a ``compute.device`` value, resolved
+    where the task runs); the latents and sphere points are drawn on the CPU, the same everywhere."""
+    engine = select(device)
+    gen_images = generate(G, engine)
     shape = tuple(gen_images(torch.zeros(1, z_dim)).shape[1:])
     out = []
     for i in range(start, stop):
@@ -134,9 +141,9 @@ def attack_configurations(start: int, stop: int, *, G: nn.Module, models: dict, 
             if r is not None:
                 records[-1].update(growths=r.growths, iterations=r.iterations, rejected=r.rejected, queries=r.queries,
                                    radius=r.radius, stop=r.stop)
-                firsts[j] = gen_images(torch.from_numpy(r.start)[None])[0].numpy()
+                firsts[j] = gen_images(torch.from_numpy(r.start)[None])[0].cpu().numpy()
                 if r.reconstruction is not None:
-                    images[j] = gen_images(torch.from_numpy(r.reconstruction)[None])[0].numpy()
+                    images[j] = gen_images(torch.from_numpy(r.reconstruction)[None])[0].cpu().numpy()
         out.append((records, firsts, images, oracle.queries))
     return out
 
@@ -145,7 +152,7 @@ def run_attacks(G: nn.Module, models: dict, configs: list[dict], cfg: brepmi.Con
                 z_dim: int, classes: int, seed: int, chunk: int, compute: dict,
                 progress: bool = True) -> list[tuple[list[dict], np.ndarray, np.ndarray, int]]:
     """``attack_configurations`` for every configuration, one task each on ``compute``'s backend
-    (locally: spread over the worker processes, one torch thread each)."""
+    (locally: spread over the worker processes, one torch thread each) and ``compute.device``."""
     return [r for part in map_rows(attack_configurations, len(configs), {**compute, "chunk": 1}, "BREP-MI",
                                    progress, "configuration", spread=True, G=G, models=models, configs=configs, cfg=cfg,
                                    targets=targets, restarts=restarts, z_dim=z_dim, classes=classes, seed=seed,
@@ -250,7 +257,7 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
     per configuration the reconstructions (attacks, C, H, W), their judgement and ASR.
     ``private``: the DP-SGD models by epsilon (none: no DP-SGD rows)."""
     b, grid, seed = params["brepmi"], params["inversion"], params["seed"]
-    classes = len(class_names)
+    classes, device = len(class_names), select(params["compute"]["device"])
     models = {"target": target, "mid": mids, "dpsgd": private or {}, "secret": demo_secret(seed)}
     cfg = brepmi.Config(**{k: v for k, v in b.items() if k not in ("targets", "restarts")})
     top = most_confident(target, data["train_x"], data["train_y"], classes)
@@ -266,7 +273,7 @@ def run_grid(G: nn.Module, target: nn.Module, mids: dict, evaluator: nn.Module, 
         config = spec["name"]
         df, start, end = pd.DataFrame(records), judge(evaluator, firsts, targets, data), judge(evaluator, images,
                                                                                                targets, data)
-        labels = labeller(models, spec, classes, stream(seed, ACCURACY, i), grid["chunk"])
+        labels = labeller(models, spec, classes, stream(seed, ACCURACY, i), grid["chunk"], device)
         metrics[config] = {**summarise(df, start, end, classes, seed, params["bootstrap"]), "init_queries": int(init_queries),
                            **utility(labels, data, top, classes)}
         rows.append(pd.concat([df, end.add_prefix("evaluator_").rename(columns={"evaluator_success": "success"}),

@@ -78,21 +78,24 @@ def stratified_draws(y: np.ndarray, member_counts: np.ndarray, nonmember_counts:
 
 
 def train_references(start: int, stop: int, x: np.ndarray, y: np.ndarray, keep: np.ndarray, classes: int,
-                     cfg: dict, seed: int) -> list[dict]:
-    """State dicts of reference models ``start``..``stop`` - 1: model m trains with the target's
-    recipe (``train_classifier``) on ``x[keep[m]]`` with seed ``derive(seed, m)`` (a compute task)."""
+                     cfg: dict, seed: int, device: str = "cpu") -> list[dict]:
+    """State dicts (on the CPU) of reference models ``start``..``stop`` - 1: model m trains with
+    the target's recipe (``train_classifier``) on ``x[keep[m]]`` with seed ``derive(seed, m)`` on
+    ``device`` (a compute task; a ``compute.device`` value, resolved where the task runs)."""
     torch.set_num_threads(1)
-    return [train_classifier("target", x[keep[m]], y[keep[m]], classes, cfg, derive(seed, m), progress=False)[0]
-            .state_dict() for m in range(start, stop)]
+    where = select(device)
+    return [train_classifier("target", x[keep[m]], y[keep[m]], classes, cfg, derive(seed, m), progress=False,
+                             device=where)[0].state_dict() for m in range(start, stop)]
 
 
 def reference_models(x, y, keep, classes: int, params: dict, seed: int) -> list[nn.Module]:
     """Every reference model of ``keep`` (one row each; the target's recipe and architecture,
-    ``params['target']``), trained on the ``compute`` backend,
-    one task per model (locally: spread over the worker processes)."""
+    ``params['target']``), trained on the ``compute`` backend and its ``device``, one task per
+    model (locally: spread over the worker processes)."""
     compute = {**params["compute"], "chunk": 1}
     states = [s for block in map_rows(train_references, len(keep), compute, "reference models", unit="model",
-                                      spread=True, x=x, y=y, keep=keep, classes=classes, cfg=params["target"], seed=seed)
+                                      spread=True, x=x, y=y, keep=keep, classes=classes, cfg=params["target"], seed=seed,
+                                      device=compute.get("device", "cpu"))
               for s in block]
     models = []
     for state in states:
@@ -205,8 +208,9 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
                       params: dict, private: dict[float, nn.Module] | None = None
                       ) -> tuple[dict, dict[str, dict[str, AttackScores]], dict]:
     """The defense x attack table, every attack's per-record scores on the target, and the
-    set-up (population and reference-model counts). ``private``: the DP-SGD models by epsilon."""
-    cfg, seed = params["membership"], params["seed"]
+    set-up (population and reference-model counts). ``private``: the DP-SGD models by epsilon.
+    The reference models, the defender's model and the RP engines run on ``compute.device``."""
+    cfg, seed, device = params["membership"], params["seed"], select(params["compute"]["device"])
     x = np.concatenate([data["train_x"], data["test_x"]])
     y = np.concatenate([data["train_y"], data["test_y"]])
     member = np.arange(len(y)) < len(data["train_y"])
@@ -253,7 +257,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
                            np.bincount(data["test_y"], minlength=classes), 1, derive(seed, DEFENDER))[0]
     sx, sy = data["shadow_x"], data["shadow_y"]
     defender_model = train_classifier("target", sx[own[0]], sy[own[0]], classes, params["target"],
-                                      derive(seed, DEFENDER, 1), progress=False)[0]
+                                      derive(seed, DEFENDER, 1), progress=False, device=device)[0]
     defense = defend(defender_model, sx[own[0]], sy[own[0]], sx[own[1]], sy[own[1]], params, derive(seed, DEFENDER, 2))
     perturbed = Perturbed(target, defense)
     released, changed = perturbed.release(x, y)
@@ -275,7 +279,7 @@ def evaluate_defenses(target: nn.Module, mids: dict[float, nn.Module], data: dic
     for i, (beta, model) in enumerate(mids.items()):
         record(f"mid.{token('beta', beta)}", unaware, Plain(model, derive(seed, 2, i)), plain[PSEUDO])
 
-    chunk, device = cfg["chunk"], select(params["compute"]["device"])
+    chunk = cfg["chunk"]
     for sigma in cfg["rp"]["sigmas"]:
         for n in cfg["rp"]["ns"]:
             served = [Smoothed(m, classes, sigma, n, derive(seed, 3, j), chunk, device)

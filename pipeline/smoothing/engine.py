@@ -43,6 +43,7 @@ from ..core.seeds import mix
 from .stats import Certificate, certify_from_counts, predict_from_counts
 
 SELECT, ESTIMATE, PREDICT, VOTE = range(4)  # noise streams: independent draws per purpose
+MEMORY_SHARE = 0.5  # of a CUDA device's total memory, what one chunk's work may take (``Smooth._evaluations``)
 
 
 class _NoBar:
@@ -79,10 +80,11 @@ def _pool_first(layers: list[nn.Module]) -> list[nn.Module]:
 class Smooth:
     """The smoothed version g of a base classifier ``base`` (inputs (M, d) -> logits (M, K)).
 
-    ``chunk`` bounds the work in memory: about that many noisy evaluations at a time.
+    ``chunk`` bounds the work in memory on the CPU: about that many noisy evaluations at a time.
     ``device`` (``pipeline.core.device.select``): where the base classifier runs and the noise is
-    drawn (a generator on that device); counts come back as numpy arrays. On the CPU the engine
-    is the same code, byte for byte, as before the setting existed.
+    drawn (a generator on that device); counts come back as numpy arrays. On a CUDA device the
+    chunk is sized to its memory instead (``_evaluations``). On the CPU the engine is the same
+    code, byte for byte, as before the setting existed.
 
     If ``base`` is an ``nn.Sequential`` starting with ``nn.Linear`` W, the noise is drawn
     directly in that layer's output space (W eps, see ``_noise_factor``) and added to W x + b
@@ -178,7 +180,7 @@ class Smooth:
         if self.noise == "shared":
             banks = [self._scale(self._draw(self._seed(key, stream), n, shape)) for n, stream, key in passes]
             banks = [b.T.contiguous() for b in banks] if self.second is not None else banks  # (h, n) for _two_layers
-        step = max(1, self.chunk // max(n for n, _, _ in passes))  # rows per chunk: about ``chunk`` noisy evaluations
+        step = max(1, self._evaluations(shape, width) // max(n for n, _, _ in passes))  # rows per chunk
 
         @torch.inference_mode()
         def work(start: int) -> list[np.ndarray]:
@@ -285,6 +287,40 @@ class Smooth:
                     yield from zip(batch, pool.map(work, batch))
         finally:
             torch.set_num_threads(threads)
+
+    def _evaluations(self, shape, width) -> int:
+        """Noisy evaluations per chunk: ``chunk`` on the CPU. On a CUDA device, as many as fit in
+        ``MEMORY_SHARE`` of its total memory at ``_evaluation_bytes`` each, rounded down to a power
+        of two: a property of the device and the model, not of what else holds memory at the
+        time, so a GPU run chunks, and rounds, the same way each time on its device. The chunk
+        changes no random draw (each row's noise comes from its own seed, a shared bank is drawn
+        once per call), so counts depend on it at most through the float rounding of the
+        device's batched kernels."""
+        if self.device.type != "cuda":
+            return self.chunk
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        fit = int(MEMORY_SHARE * total) // self._evaluation_bytes(shape, width)
+        return 1 << max(0, fit.bit_length() - 1)
+
+    def _evaluation_bytes(self, shape, width) -> int:
+        """Device memory of one noisy evaluation (float32): its standard-normal draw (none with a
+        shared bank), its noisy input or hidden layer, and twice the tail's largest activation (a
+        layer's input and output), measured on one zero input with forward hooks."""
+        tail_in = (self.second.out_features,) if self.second is not None else tuple(width)
+        sizes = [int(np.prod(tail_in))]
+
+        def record(_module, _inputs, out):
+            sizes.append(out.numel() if isinstance(out, torch.Tensor) else 0)
+        hooks = [m.register_forward_hook(record) for m in self.tail.modules()]
+        try:
+            with torch.inference_mode():
+                probe = torch.zeros(1, *tail_in, device=self.device)
+                self.tail(probe.contiguous(memory_format=self.layout) if probe.dim() == 4 else probe)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        draw = 0 if self.noise == "shared" else int(np.prod(shape))
+        return 4 * (draw + int(np.prod(width)) + 2 * max(sizes))
 
     def _buffer(self, name: str, shape) -> torch.Tensor:
         """A work buffer of this thread, grown when needed (no page faults per chunk)."""

@@ -18,7 +18,7 @@ def mlp(d: int, hidden: int, classes: int = 2) -> nn.Sequential:
 def l1_penalty(model: nn.Sequential, sensitive_index: int) -> torch.Tensor:
     """Sum of |W1[:, j]| over every input column j except ``sensitive_index``."""
     w = model[0].weight
-    mask = torch.ones(w.shape[1], dtype=w.dtype)
+    mask = torch.ones(w.shape[1], dtype=w.dtype, device=w.device)
     mask[sensitive_index] = 0.0
     return (w.abs() * mask).sum()
 
@@ -33,7 +33,7 @@ class L1Step:
     @torch.no_grad()
     def __call__(self, model: nn.Sequential, lr: float) -> None:
         w = model[0].weight
-        mask = torch.ones(w.shape[1], dtype=w.dtype)
+        mask = torch.ones(w.shape[1], dtype=w.dtype, device=w.device)
         mask[self.sensitive_index] = 0.0
         w.sub_(lr * self.weight * torch.sign(w) * mask)
 

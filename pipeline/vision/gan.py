@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.device import on
 from . import nets
 
 
@@ -51,6 +52,8 @@ def train_gan(public: np.ndarray, cfg: dict, seed: int, progress: bool = True,
 
 
 @torch.inference_mode()
-def samples(G: nn.Module, count: int, z_dim: int, seed: int) -> np.ndarray:
-    """``count`` images of the generator from latents drawn with ``seed``."""
-    return G(torch.randn(count, z_dim, generator=torch.Generator().manual_seed(seed))).numpy()
+def samples(G: nn.Module, count: int, z_dim: int, seed: int, device: torch.device | str = "cpu") -> np.ndarray:
+    """``count`` images of the generator (a copy on ``device``) from latents drawn with ``seed``
+    on the CPU; the images come back as numpy."""
+    z = torch.randn(count, z_dim, generator=torch.Generator().manual_seed(seed))
+    return on(G, device)(z.to(device)).cpu().numpy()
