@@ -5,7 +5,7 @@
 
 The attack is ``pipeline.attacks.brepmi.attacks`` as the invert stage runs it (Kahla et al., "Label-Only
 Model Inversion Attacks via Boundary Repulsion", CVPR 2022: 32 sphere points and one candidate step per
-iteration, attacks in lockstep), against this project's target architecture at ``--size`` with
+iteration, attacks in lockstep), against the target architecture ``--arch`` at ``--size`` with
 ``--classes`` outputs, through its DCGAN-style generator (both initialised from a fixed seed: the
 cost of a query does not depend on the weights). Each attack starts from a latent the target labels
 as its class and runs ``--rounds`` iterations (a query budget of 33 per round), timed.
@@ -44,6 +44,8 @@ def build_parser():
     parser.add_argument("--rounds", type=positive_int, default=20, help="iterations timed per attack")
     parser.add_argument("--classes", type=positive_int, default=1000, help="outputs of the target (CelebA: 1,000)")
     parser.add_argument("--size", type=int, choices=(16, 32, 64), default=64, help="image side in pixels")
+    parser.add_argument("--arch", choices=nets.ARCHS, default="small",
+                        help="the target's architecture (target.arch; the official profiles: facenet64)")
     parser.add_argument("--device", choices=CHOICES, default="auto", help="where the networks run")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     return parser
@@ -53,7 +55,7 @@ def run(args) -> None:
     device = select(args.device, "--device")
     torch.manual_seed(0)
     G = nets.generator(3, args.size, Z_DIM).eval().to(device, memory_format=torch.channels_last)
-    target = nets.target(3, args.size, args.classes).eval().to(device)
+    target = nets.build("target", args.arch, 3, args.size, args.classes).eval().to(device)
 
     @torch.inference_mode()
     def images(z: torch.Tensor) -> torch.Tensor:
@@ -81,7 +83,7 @@ def run(args) -> None:
     rounds = max(r.iterations + r.growths + r.rejected for r in results)
     per_round = seconds / rounds
     result = {"device": describe(device), "image_shape": [3, args.size, args.size], "classes": args.classes,
-              "attacks": args.attacks, "rounds": rounds, "queries": oracle.queries, "seconds": seconds,
+              "arch": args.arch, "attacks": args.attacks, "rounds": rounds, "queries": oracle.queries, "seconds": seconds,
               "queries_per_second": oracle.queries / seconds, "seconds_per_round": per_round,
               "attacks_per_minute_at_most": 60 * args.attacks / (OFFICIAL_ITERATIONS * per_round)}
     if not args.json:

@@ -1,5 +1,5 @@
 """Shared fixtures: ``repo``, the small pipeline reproduced once per test session in a temporary
-git repository (used by test_pipeline.py, test_reproducible.py and core/test_cluster.py; each test
+git repository (used by test_pipeline.py, test_reproducible.py and core/test_cluster_stages.py; each test
 leaves it as it found it).
 
 ``make test`` runs the tests on every core (pytest-xdist). The first worker that needs ``repo``
@@ -14,7 +14,8 @@ from filelock import FileLock
 from tests.helpers import PROJECT, ROOT, edit_params, sh, small
 
 
-FIRST = ("test_reproducible.py", "test_cluster.py", "test_pipeline.py", "test_tracking.py")  # the longest files
+FIRST = ("test_reproducible.py", "test_cluster_stages.py", "test_cluster.py", "test_pipeline.py",
+         "test_tracking.py")  # the longest files
 
 
 def pytest_collection_modifyitems(items):

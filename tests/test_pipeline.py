@@ -1,7 +1,7 @@
 """End to end: ``dvc repro`` in a temporary git repository on a small config, then the metrics
 through ``dvc metrics show``, the MLflow store queried back, ``dvc exp run -S``, and bad input.
 The repository (fixture ``repo``, built once per session) is in ``conftest.py``, shared with
-``tests/core/test_cluster.py``."""
+``tests/core/test_cluster_stages.py``."""
 import json
 import sys
 from pathlib import Path
