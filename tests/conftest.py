@@ -50,15 +50,22 @@ def copy(built, repo):
 
 
 @pytest.fixture(scope="session")
-def repo(tmp_path_factory, worker_id):
+def built(tmp_path_factory, worker_id):
+    """The small pipeline as ``dvc repro`` left it, built once for the session in the folder the
+    workers share; never modified (tests work in ``repo``, a copy)."""
     own = tmp_path_factory.getbasetemp()
     shared = own.parent if worker_id != "master" else own
-    built = shared / "repo-built"
+    path = shared / "repo-built"
     with FileLock(str(shared / "repo-built.lock")):
-        if not (built / ".dvc/tmp/built").exists():
-            shutil.rmtree(built, ignore_errors=True)
-            built.mkdir()
-            build(built)
+        if not (path / ".dvc/tmp/built").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            build(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory, built):
     repo = tmp_path_factory.mktemp("repo")
     copy(built, repo)
     return repo
