@@ -9,11 +9,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 
-def lone_record_fails(model: nn.Module) -> bool:
-    """Whether a one-record training batch would fail in ``model``: batch norm over a feature
-    vector (``BatchNorm1d``, as in the deep image networks' embedding) has one value per channel
-    to normalise, which torch refuses in training mode."""
-    return any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
+def epoch_batches(model: nn.Module, count: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's mini-batches of record indices: a permutation of ``count`` drawn from ``gen``,
+    cut every ``batch_size``. A last batch of one record is dropped where ``model`` cannot train
+    on one (batch norm over a feature vector, ``BatchNorm1d``, as in the deep image networks'
+    embedding, which torch refuses in training mode)."""
+    perm = torch.randperm(count, generator=gen)
+    batches = list(perm.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1 and any(isinstance(m, nn.BatchNorm1d) for m in model.modules()):
+        batches.pop()
+    return batches
 
 
 def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, penalty=None,
@@ -25,23 +30,19 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
     per-epoch loss and training accuracy (``accuracy`` in blocks of ``eval_batch`` rows), and
     the accuracy on ``test`` = (x, y) if given (inference only: no random stream is drawn).
     Trains on ``device`` (the batch order is drawn on the CPU, so it is the same everywhere) and
-    returns the model on the CPU. Where ``lone_record_fails`` (and batches hold more than one
-    record), an epoch's last batch of one record is skipped: the epoch's loss is the mean over
+    returns the model on the CPU. Batches: ``epoch_batches``; the epoch's loss is the mean over
     the records trained on."""
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["epochs"])
-    history, skip_lone = [], cfg["batch_size"] > 1 and lone_record_fails(model)
+    history = []
     for epoch in tqdm(range(cfg["epochs"]), desc=desc, disable=not progress):
         model.train()
-        perm = torch.randperm(len(xt), generator=gen)
+        batches = epoch_batches(model, len(xt), cfg["batch_size"], gen)
         total = 0.0
-        for start in range(0, len(xt), cfg["batch_size"]):
-            idx = perm[start:start + cfg["batch_size"]]
-            if skip_lone and len(idx) == 1:
-                continue
+        for idx in batches:
             loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
             if penalty is not None:
                 loss = loss + penalty(model)
@@ -50,7 +51,7 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: dict, seed: int, pe
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        seen = len(xt) - (skip_lone and len(xt) % cfg["batch_size"] == 1)
+        seen = sum(len(b) for b in batches)
         history.append({"epoch": epoch, "loss": total / seen, "train_accuracy": accuracy(model, x, y, eval_batch)})
         if test is not None:
             history[-1]["test_accuracy"] = accuracy(model, *test, eval_batch)

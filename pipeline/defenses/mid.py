@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..core.io import load_state
-from ..core.training import lone_record_fails
+from ..core.training import epoch_batches
 from ..vision.nets import SMALL, build
 
 
@@ -75,22 +75,19 @@ def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, ep
     """SGD with the authors' settings (lr 0.01, momentum 0.9, weight decay 1e-4, 50 epochs) on
     shuffled mini-batches (their order drawn on the CPU); the model is trained in place on
     ``device`` and handed back on the CPU. Returns per-epoch mean loss, mean KL and training
-    accuracy (of the sampled predictions). As in ``pipeline.core.training.fit``, a last batch of
-    one record is skipped where the features' batch norm cannot train on one record."""
+    accuracy (of the sampled predictions), over the records trained on (batches:
+    ``pipeline.core.training.epoch_batches``, as in ``fit``)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     xt, yt = torch.as_tensor(x, dtype=torch.float32).to(device), torch.as_tensor(y, dtype=torch.long).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    history, skip_lone = [], batch_size > 1 and lone_record_fails(model)
+    history = []
     for epoch in tqdm(range(epochs), desc=f"mid beta={beta}", disable=not progress):
         model.train()
-        perm = torch.randperm(len(xt), generator=gen)
+        batches = epoch_batches(model, len(xt), batch_size, gen)
         loss_sum = kl_sum = correct = 0.0
-        for start in range(0, len(xt), batch_size):
-            idx = perm[start:start + batch_size]
-            if skip_lone and len(idx) == 1:
-                continue
+        for idx in batches:
             logits, mu, std = model.forward_stats(xt[idx])
             loss, kl = mid_loss(logits, yt[idx], mu, std, beta)
             opt.zero_grad()
@@ -99,7 +96,7 @@ def fit_vib(model: VIB, x: np.ndarray, y: np.ndarray, beta: float, seed: int, ep
             loss_sum += float(loss.detach()) * len(idx)
             kl_sum += float(kl.detach()) * len(idx)
             correct += float((logits.argmax(1) == yt[idx]).sum())
-        seen = len(xt) - (skip_lone and len(xt) % batch_size == 1)
+        seen = sum(len(b) for b in batches)
         history.append({"epoch": epoch, "loss": loss_sum / seen, "kl": kl_sum / seen, "train_accuracy": correct / seen})
     model.to("cpu").eval()
     return history
