@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
@@ -105,6 +106,11 @@ def _ray_map(fn, chunks, compute, shared, bar, spread):
             next_ += 1
 
 
+# Ray Client (a ray:// address): the head starts a server process per job, which can fail to come
+# up on a busy head; Ray then reports this and the next connection usually succeeds.
+CLIENT_STARTUP, CLIENT_ATTEMPTS = "Starting Ray client server failed", 3
+
+
 def connect(cfg: dict):
     """Import Ray and join the cluster at ``cfg['address']`` (``""``: the one in ``RAY_ADDRESS``
     if set, else a new local instance with ``cfg['local_cpus']`` CPUs, 0 = every core) unless
@@ -121,11 +127,18 @@ def connect(cfg: dict):
         address = cfg["address"] or None  # None: Ray's own rule, RAY_ADDRESS if set, else a new instance
         new = address is None and not os.environ.get("RAY_ADDRESS")
         local = {"num_cpus": cfg["local_cpus"] or None, "include_dashboard": False} if new else {}
-        try:
-            ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]},
-                     logging_level=logging.WARNING, **local)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
-                                f"{cfg['address']!r} ({exc}); fix: start it (docs/cluster.md) "
-                                f"or set the address to \"\" for a local instance") from None
+        for attempt in range(1, CLIENT_ATTEMPTS + 1):
+            try:
+                ray.init(address=address, runtime_env={"py_modules": [os.path.dirname(pipeline.__file__)]},
+                         logging_level=logging.WARNING, **local)
+                break
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                if CLIENT_STARTUP in str(exc) and attempt < CLIENT_ATTEMPTS:
+                    ray.shutdown()
+                    print(f"Ray Client: the head's server for this job did not start (attempt {attempt} of "
+                          f"{CLIENT_ATTEMPTS}); retrying", file=sys.stderr)
+                    continue
+                raise PipelineError(f"params.yaml: cannot reach the Ray cluster at compute.ray.address = "
+                                    f"{cfg['address']!r} ({exc}); fix: start it (docs/cluster.md) "
+                                    f"or set the address to \"\" for a local instance") from None
     return ray

@@ -148,3 +148,46 @@ def test_bad_compute_params_name_the_key_and_the_fix(tmp_path, key, value):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(PipelineError, match=rf"'compute\.{key}' = .*fix:"):
         load_params(tmp_path / "params.yaml")
+
+
+class FakeRay:
+    """``ray`` as ``connect`` sees it, whose ``init`` raises the given errors in turn."""
+
+    def __init__(self, *errors):
+        self.errors, self.inits, self.shutdowns = list(errors), 0, 0
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kw):
+        self.inits += 1
+        if self.errors:
+            raise self.errors.pop(0)
+
+    def shutdown(self):
+        self.shutdowns += 1
+
+
+def test_a_ray_client_server_that_fails_to_start_is_retried_and_other_errors_are_not(monkeypatch, capsys):
+    import sys
+
+    from pipeline.core.compute import CLIENT_ATTEMPTS, CLIENT_STARTUP
+    from pipeline.core.errors import PipelineError
+
+    startup = RuntimeError(f"Initialization failure from server: {CLIENT_STARTUP}. See the log")
+    fake = FakeRay(startup)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    assert connect(ray_cfg("ray://head:10001")) is fake
+    assert (fake.inits, fake.shutdowns) == (2, 1) and "attempt 1 of 3" in capsys.readouterr().err
+
+    fake = FakeRay(*[startup] * CLIENT_ATTEMPTS)  # it keeps failing: one clear error after the last attempt
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with pytest.raises(PipelineError, match=r"compute\.ray\.address = 'ray://head:10001'.*fix:"):
+        connect(ray_cfg("ray://head:10001"))
+    assert fake.inits == CLIENT_ATTEMPTS
+
+    fake = FakeRay(ConnectionError("no head at head:6379"))  # not the server's start-up: not retried
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with pytest.raises(PipelineError, match="no head"):
+        connect(ray_cfg("head:6379"))
+    assert fake.inits == 1
