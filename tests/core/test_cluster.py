@@ -6,6 +6,7 @@ test_cluster_stages.py. Every Ray process uses temporary directories and a token
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 import torch
 import yaml
 
-from pipeline.core.compute import connect
+from pipeline.core.compute import CLIENT_ATTEMPTS, CLIENT_STARTUP, connect
+from pipeline.core.errors import PipelineError
 from pipeline.smoothing import Smooth
 from pipeline.smoothing.certification import certification_summary, certify_table
 from pipeline.tabular import ape
@@ -139,7 +141,6 @@ def test_a_worker_killed_mid_task_is_retried_and_changes_nothing(local_ray):
 @pytest.mark.parametrize("key, value", [("backend", "dask"), ("chunk", 0), ("ray.address", "ray://"),
                                         ("ray.address", "http://head:6379"), ("ray.cpus", 0), ("ray.max_retries", -1)])
 def test_bad_compute_params_name_the_key_and_the_fix(tmp_path, key, value):
-    from pipeline.core.errors import PipelineError
     from pipeline.core.params import load_params
 
     params = yaml.safe_load(open("params.yaml"))
@@ -169,11 +170,6 @@ class FakeRay:
 
 
 def test_a_ray_client_server_that_fails_to_start_is_retried_and_other_errors_are_not(monkeypatch, capsys):
-    import sys
-
-    from pipeline.core.compute import CLIENT_ATTEMPTS, CLIENT_STARTUP
-    from pipeline.core.errors import PipelineError
-
     startup = RuntimeError(f"Initialization failure from server: {CLIENT_STARTUP}. See the log")
     fake = FakeRay(startup)
     monkeypatch.setitem(sys.modules, "ray", fake)
