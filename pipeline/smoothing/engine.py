@@ -32,7 +32,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import math
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -109,12 +111,13 @@ class Smooth:
         self.noise, self.seed, self.chunk, self.progress, self.secret = noise, seed, chunk, progress, secret
         self.calls = 0
         self._local = threading.local()  # per-thread work buffers, kept between calls
-        self.first = self.second = self.factor = None
+        self.first = self.second = self.factor = self.scaled = None
         self.tail = base
         if isinstance(base, nn.Sequential):
             if isinstance(base[0], nn.Linear):
                 self.first, base = base[0], base[1:]
                 self.factor = self._noise_factor(self.first.weight.detach())
+                self.scaled = self.sigma * self.factor  # sigma F: noise in the first layer's output space
                 if len(base) >= 2 and type(base[0]) is nn.ReLU and isinstance(base[1], nn.Linear):
                     self.second, base = base[1], base[2:]
             # activations work in place on our own buffers (the base model is not modified)
@@ -128,7 +131,8 @@ class Smooth:
     # -- the three procedures -------------------------------------------------------------
     def certify(self, x, n0: int, n: int, alpha: float, key: int | None = None, offset: int = 0) -> Certificate:
         """Cohen et al.'s CERTIFY for every row of ``x``."""
-        counts0, counts = self.counts(x, n0, SELECT, key, offset), self.counts(x, n, ESTIMATE, key, offset)
+        keys = (key, key) if key is not None else (self._next_key(), self._next_key())
+        counts0, counts = self.counts_passes(x, [(n0, SELECT, keys[0]), (n, ESTIMATE, keys[1])], offset)
         return certify_from_counts(counts0, counts, alpha, self.sigma)
 
     def predict(self, x, n: int, alpha: float, key: int | None = None, offset: int = 0) -> np.ndarray:
@@ -162,9 +166,13 @@ class Smooth:
         with its offset gets the same counts as inside the whole. Which thread runs a chunk,
         and how many rows a chunk holds, changes nothing.
         """
-        if key is None:
-            key, self.calls = self.calls, self.calls + 1
+        key = self._next_key() if key is None else key
         return self.counts_passes(x, [(n, stream, key)], offset)[0]
+
+    def _next_key(self) -> int:
+        """This instance's call number, then one more: the default key of each pass."""
+        key, self.calls = self.calls, self.calls + 1
+        return key
 
     def counts_passes(self, x, passes: list[tuple[int, int, int]], offset: int = 0) -> list[np.ndarray]:
         """``counts`` for several passes (n, stream, key) over the same rows of ``x``, each
@@ -190,10 +198,11 @@ class Smooth:
             for (n, stream, key), bank in zip(passes, banks):
                 if bank is None:  # fresh or keyed: each row's draws from its own generator
                     draws = self._buffer("draws", (len(rows), n, *shape))
-                    for i in range(len(rows)):
-                        gen = torch.Generator(self.device).manual_seed(self._seed(key, stream, offset + start + i,
-                                                                                  rows[i]))
-                        torch.randn(draws.shape[1:], generator=gen, out=draws[i])
+                    gen = self._generator()
+                    for i, draw in enumerate(draws.unbind(0)):
+                        row = rows[i] if self.noise == "keyed" else None
+                        torch.randn(draw.shape, generator=gen.manual_seed(self._seed(key, stream, offset + start + i, row)),
+                                    out=draw)
                 if self.second is not None:
                     logits = self._two_layers(lifted, bank if bank is not None else draws, n)
                 else:
@@ -209,8 +218,8 @@ class Smooth:
             return found
 
         starts = list(range(0, len(x), step))
-        n, stream, _ = passes[0]
-        desc = f"sigma={self.sigma:g} {('select', 'estimate', 'predict', 'vote')[stream]} n={n}"
+        names = ("select", "estimate", "predict", "vote")
+        desc = f"sigma={self.sigma:g} " + " + ".join(f"{names[stream]} n={n}" for n, stream, _ in passes)
         with _bar(len(x), desc, self.progress) as bar:
             # one chunk at a time on a GPU (it is parallel itself), or with shared noise (see _map)
             for start, found in self._map(work, starts, parallel=self.noise != "shared" and self.device.type == "cpu"):
@@ -282,9 +291,13 @@ class Smooth:
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(threads) as pool:
-                for wave in range(0, len(starts), 8 * threads):  # bounded: no future per chunk of 2M rows
-                    batch = starts[wave:wave + 8 * threads]
-                    yield from zip(batch, pool.map(work, batch))
+                pending = deque()  # at most 4 chunks a thread in flight (no future per chunk of 2M rows), no barrier
+                for start in starts:
+                    pending.append((start, pool.submit(work, start)))
+                    if len(pending) >= 4 * threads:
+                        first, future = pending.popleft()
+                        yield first, future.result()
+                yield from ((first, future.result()) for first, future in pending)
         finally:
             torch.set_num_threads(threads)
 
@@ -324,12 +337,20 @@ class Smooth:
 
     def _buffer(self, name: str, shape) -> torch.Tensor:
         """A work buffer of this thread, grown when needed (no page faults per chunk)."""
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = getattr(self._local, name, None)
         if buf is None or buf.numel() < size:
             buf = torch.empty(size, device=self.device)
             setattr(self._local, name, buf)
         return buf[:size].view(*shape)
+
+    def _generator(self) -> torch.Generator:
+        """This thread's generator on the device, reseeded for every row (``manual_seed`` resets
+        all of its state, so the draws are those of a new generator with that seed)."""
+        gen = getattr(self._local, "generator", None)
+        if gen is None:
+            gen = self._local.generator = torch.Generator(self.device)
+        return gen
 
     def _rows(self, x, start: int, stop: int) -> torch.Tensor:
         return torch.as_tensor(x[start:stop]).float().to(self.device)
@@ -361,7 +382,7 @@ class Smooth:
         """Standard normal z -> sigma * eps (input space) or sigma * W eps (first-layer space)."""
         if self.factor is None:
             return torch.mul(z, self.sigma, out=out)
-        return torch.matmul(z, (self.sigma * self.factor).T, out=out)
+        return torch.matmul(z, self.scaled.T, out=out)
 
     def _two_layers(self, a: torch.Tensor, noise: torch.Tensor, n: int) -> torch.Tensor:
         """Logits (C, n, K) for Linear W1 - ReLU - Linear W2 - tail, hidden units as the middle
@@ -374,7 +395,7 @@ class Smooth:
         if noise.dim() == 2:
             torch.maximum(noise, -a[:, :, None], out=hidden)
         else:
-            torch.matmul(self.sigma * self.factor, noise.transpose(1, 2), out=hidden)
+            torch.matmul(self.scaled, noise.transpose(1, 2), out=hidden)
             torch.maximum(hidden, -a[:, :, None], out=hidden)
         w2 = self.second.weight.detach()  # a plain tensor: matmul with a Parameter takes a slow path
         shift = self._lift(a, self.second)  # W2 a + b2
