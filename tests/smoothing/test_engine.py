@@ -152,6 +152,26 @@ def test_counts_do_not_depend_on_chunk_size_or_threads(noise):
 
 
 @pytest.mark.parametrize("noise", NOISES)
+def test_certify_gets_the_certificates_of_its_two_passes_made_as_separate_calls(noise):
+    """CERTIFY runs its selection and estimation passes in one sweep over the rows; each pass
+    gets the counts of its own call, and without a key they take two consecutive call numbers."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(7, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+    x = torch.randn(60, 7)
+    engine = lambda: Smooth(model, 2, 0.6, noise=noise, secret=SECRET, seed=8, chunk=5 * 400)  # noqa: E731
+    for key in (None, 4):
+        separate = engine()
+        expected = certify_from_counts(separate.counts(x, 40, SELECT, key=key),
+                                       separate.counts(x, 400, ESTIMATE, key=key), 0.01, 0.6)
+        together = engine()
+        got = together.certify(x, 40, 400, 0.01, key=key)
+        assert len(set(expected.radius.round(6))) > 10  # the radii vary: a different draw would show
+        for field in ("prediction", "pa_lower", "radius"):
+            assert np.array_equal(getattr(got, field), getattr(expected, field)), (key, field)
+        assert together.calls == separate.calls
+
+
+@pytest.mark.parametrize("noise", NOISES)
 def test_a_slice_with_its_offset_gets_the_counts_it_gets_inside_the_whole(noise):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
