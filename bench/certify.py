@@ -77,32 +77,33 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def best_seconds(fn, repeats: int, device: torch.device) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn`` on ``device``."""
+    best = float("inf")
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def matmul_gflops(device: torch.device) -> float:
     """Dense float32 matmul rate of ``device`` (best of several 2048x512x512 products)."""
     a, b = torch.randn(2048, 512, device=device), torch.randn(512, 512, device=device)
-    best = float("inf")
-    for _ in range(20):
-        sync(device)
-        start = time.perf_counter()
-        a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * 2048 * 512 * 512 / best / 1e9
+    return 2 * 2048 * 512 * 512 / best_seconds(lambda: a @ b, 20, device) / 1e9
 
 
 def normals_per_second(device: torch.device, draws: int, width: int) -> float:
     """Standard normals per second as the fresh mode draws them: ``draws`` x ``width`` from a
-    generator seeded anew for every input (best of several blocks of 64 inputs)."""
-    out = torch.empty(draws, width, device=device)
-    best = float("inf")
-    for _ in range(5):
-        sync(device)
-        start = time.perf_counter()
+    generator reseeded for every input (best of several blocks of 64 inputs)."""
+    out, gen = torch.empty(draws, width, device=device), torch.Generator(device)
+
+    def block():
         for i in range(64):
-            torch.randn(out.shape, generator=torch.Generator(device).manual_seed(i), out=out)
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 64 * draws * width / best
+            torch.randn(out.shape, generator=gen.manual_seed(i), out=out)
+    return 64 * draws * width / best_seconds(block, 5, device)
 
 
 def product_rate(device: torch.device, draws: int, k: int, h: int) -> float:
@@ -111,17 +112,10 @@ def product_rate(device: torch.device, draws: int, k: int, h: int) -> float:
     z, w, out = torch.randn(draws, k, device=device), torch.randn(h, k, device=device), torch.empty(draws, h, device=device)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    best = float("inf")
     try:
-        for _ in range(50):
-            sync(device)
-            start = time.perf_counter()
-            torch.mm(z, w.T, out=out)
-            sync(device)
-            best = min(best, time.perf_counter() - start)
+        return 1 / best_seconds(lambda: torch.mm(z, w.T, out=out), 50, device)
     finally:
         torch.set_num_threads(threads)
-    return 1 / best
 
 
 def load_inputs(count: int, hidden: int) -> tuple[torch.nn.Sequential, torch.Tensor, str]:
